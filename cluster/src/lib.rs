@@ -1,0 +1,1 @@
+//! cluster: placeholder, filled by its issue.

@@ -1,0 +1,1 @@
+//! conformance: real-client checks and drills against a running tessera.

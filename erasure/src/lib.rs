@@ -1,0 +1,1 @@
+//! erasure: placeholder, filled by its issue.

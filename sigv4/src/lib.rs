@@ -1,0 +1,1 @@
+//! sigv4: placeholder, filled by its issue.
