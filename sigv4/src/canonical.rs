@@ -192,12 +192,30 @@ pub fn canonical_query(raw_query: &str, skip: impl Fn(&[u8]) -> bool) -> String 
     out
 }
 
+/// Which bytes count as whitespace when header values are trimmed and folded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderFolding {
+    /// Only spaces (what S3 and the Rust/Java/Go SDKs do).
+    Spaces,
+    /// Spaces, tabs, CR and LF (what botocore and MinIO do: `' '.join(value.split())`).
+    Whitespace,
+}
+
+impl HeaderFolding {
+    fn is_ws(self, b: u8) -> bool {
+        match self {
+            HeaderFolding::Spaces => b == b' ',
+            HeaderFolding::Whitespace => matches!(b, b' ' | b'\t' | b'\r' | b'\n'),
+        }
+    }
+}
+
 /// Appends a header value trimmed, with each run of whitespace folded to one space.
-fn push_folded(value: &[u8], out: &mut Vec<u8>) {
+fn push_folded(value: &[u8], folding: HeaderFolding, out: &mut Vec<u8>) {
     let mut pending_space = false;
     let mut any = false;
     for &b in value {
-        if matches!(b, b' ' | b'\t' | b'\r' | b'\n') {
+        if folding.is_ws(b) {
             pending_space = any;
         } else {
             if pending_space {
@@ -210,12 +228,22 @@ fn push_folded(value: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// True if any value of a signed header contains a byte the two foldings treat differently,
+/// i.e. [`HeaderFolding::Whitespace`] would give a different canonical request.
+pub fn folding_matters(req: &RequestParts, signed_headers: &[&str]) -> bool {
+    signed_headers.iter().any(|name| {
+        req.header_values(name)
+            .any(|v| v.iter().any(|&b| matches!(b, b'\t' | b'\r' | b'\n')))
+    })
+}
+
 /// Writes the canonical header block (`name:value\n` per signed header, in the order given).
 /// Values of a repeated header are trimmed, folded and joined with `,`.
 /// Returns the name of the first signed header the request lacks, as the error.
 pub fn canonical_headers<'n>(
     req: &RequestParts,
     signed_headers: &[&'n str],
+    folding: HeaderFolding,
     out: &mut Vec<u8>,
 ) -> Result<(), &'n str> {
     for &name in signed_headers {
@@ -226,7 +254,7 @@ pub fn canonical_headers<'n>(
             if n > 0 {
                 out.push(b',');
             }
-            push_folded(v, out);
+            push_folded(v, folding, out);
             n += 1;
         }
         if n == 0 {
@@ -239,6 +267,7 @@ pub fn canonical_headers<'n>(
 
 /// The full canonical request:
 /// `METHOD\nURI\nQUERY\nHEADERS\n\nSIGNED;HEADERS\nPAYLOAD_HASH`.
+/// Header values are folded with [`HeaderFolding::Spaces`] (S3).
 /// Errors with the name of a signed header that is absent from the request.
 pub fn canonical_request<'n>(
     req: &RequestParts,
@@ -247,6 +276,25 @@ pub fn canonical_request<'n>(
     signed_headers: &[&'n str],
     payload_hash: &str,
 ) -> Result<Vec<u8>, &'n str> {
+    canonical_request_folded(
+        req,
+        canonical_uri,
+        canonical_query,
+        signed_headers,
+        payload_hash,
+        HeaderFolding::Spaces,
+    )
+}
+
+/// [`canonical_request`] with an explicit header folding rule.
+pub fn canonical_request_folded<'n>(
+    req: &RequestParts,
+    canonical_uri: &str,
+    canonical_query: &str,
+    signed_headers: &[&'n str],
+    payload_hash: &str,
+    folding: HeaderFolding,
+) -> Result<Vec<u8>, &'n str> {
     let mut out = Vec::with_capacity(256 + canonical_uri.len() + canonical_query.len());
     out.extend_from_slice(req.method.as_bytes());
     out.push(b'\n');
@@ -254,7 +302,7 @@ pub fn canonical_request<'n>(
     out.push(b'\n');
     out.extend_from_slice(canonical_query.as_bytes());
     out.push(b'\n');
-    canonical_headers(req, signed_headers, &mut out)?;
+    canonical_headers(req, signed_headers, folding, &mut out)?;
     out.push(b'\n');
     for (i, name) in signed_headers.iter().enumerate() {
         if i > 0 {
@@ -333,8 +381,15 @@ mod tests {
         let headers: &[(&str, &[u8])] = &[("X-A", b"  a   b \t c "), ("x-a", b"d"), ("Host", b"h")];
         let req = RequestParts { method: "GET", raw_path: "/", raw_query: "", headers };
         let mut out = Vec::new();
-        canonical_headers(&req, &["host", "x-a"], &mut out).unwrap();
+        canonical_headers(&req, &["host", "x-a"], HeaderFolding::Whitespace, &mut out).unwrap();
         assert_eq!(out, b"host:h\nx-a:a b c,d\n");
-        assert_eq!(canonical_headers(&req, &["host", "x-b"], &mut Vec::new()), Err("x-b"));
+        out.clear();
+        canonical_headers(&req, &["host", "x-a"], HeaderFolding::Spaces, &mut out).unwrap();
+        assert_eq!(out, b"host:h\nx-a:a b \t c,d\n");
+        assert!(folding_matters(&req, &["x-a"]));
+        assert_eq!(
+            canonical_headers(&req, &["host", "x-b"], HeaderFolding::Spaces, &mut Vec::new()),
+            Err("x-b")
+        );
     }
 }

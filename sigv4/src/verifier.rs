@@ -15,8 +15,8 @@ use crate::authz::{
     AuthorizationHeader, CredentialScope, ParseError, ALGORITHM,
 };
 use crate::canonical::{
-    canonical_query, canonical_request, canonical_uri, hmac_sha256, parse_query, signing_key,
-    string_to_sign, PathMode, EMPTY_SHA256_HEX,
+    canonical_query, canonical_request_folded, canonical_uri, folding_matters, hmac_sha256,
+    parse_query, signing_key, string_to_sign, HeaderFolding, PathMode, EMPTY_SHA256_HEX,
 };
 use crate::{AuthError, ChunkSigning, ChunkedDecoder, Credential, CredentialsProvider, RequestParts};
 
@@ -231,8 +231,13 @@ impl Verifier {
     }
 
     /// Computes the signature over the canonical request and compares it in constant time.
-    /// Under S3 rules a second candidate is tried when it differs: the raw path exactly as
-    /// sent (clients that sign their already-encoded path verbatim, e.g. with `%2F` or `+`).
+    /// Clients disagree on two details, so when (and only when) they make a difference for
+    /// this request, more than one canonical form is tried; each is a faithful rendering of
+    /// exactly what was sent, so accepting any of them never accepts a different request:
+    /// - the path: S3 canonical re-encoding, or the raw path verbatim (clients that sign their
+    ///   already-encoded path as is, e.g. with `%2F`, `+` or `'` left alone);
+    /// - header whitespace: spaces only (S3, AWS SDKs in Rust/Java/Go), or also tabs
+    ///   (botocore, MinIO clients).
     #[allow(clippy::too_many_arguments)]
     fn check_signature(
         &self,
@@ -255,16 +260,30 @@ impl Verifier {
         {
             candidates.push(req.raw_path.to_string());
         }
+        let mut foldings = vec![HeaderFolding::Spaces];
+        if folding_matters(req, signed_headers) {
+            foldings.push(HeaderFolding::Whitespace);
+        }
         let mut ok = subtle::Choice::from(0);
-        for uri in &candidates {
-            let creq = canonical_request(req, uri, query, signed_headers, payload_hash).map_err(
-                |name| malformed(format!("signed header '{name}' is missing from the request")),
-            )?;
-            let sts = string_to_sign(amz_date, scope, &creq);
-            let computed = hmac_sha256(key, sts.as_bytes());
-            ok |= computed.ct_eq(provided);
-            if bool::from(ok) {
-                break;
+        'outer: for &folding in &foldings {
+            for uri in &candidates {
+                let creq = canonical_request_folded(
+                    req,
+                    uri,
+                    query,
+                    signed_headers,
+                    payload_hash,
+                    folding,
+                )
+                .map_err(|name| {
+                    malformed(format!("signed header '{name}' is missing from the request"))
+                })?;
+                let sts = string_to_sign(amz_date, scope, &creq);
+                let computed = hmac_sha256(key, sts.as_bytes());
+                ok |= computed.ct_eq(provided);
+                if bool::from(ok) {
+                    break 'outer;
+                }
             }
         }
         if bool::from(ok) {
