@@ -1,1 +1,47 @@
-//! cluster: placeholder, filled by its issue.
+//! cluster: Tessera's storage engine. Objects are striped over an erasure set of drives
+//! (K data + M parity shards per block, each shard block framed with its blake3 hash), with
+//! per-drive metadata in an embedded crash-safe store, quorum reads and writes, staged
+//! writes (tmp/ → fsync → rename → one metadata transaction per drive), and healing.
+//! Knows nothing of HTTP or S3 XML: the server crate maps [`StoreError`] onto S3 codes.
+//!
+//! Entry point: [`Store::open`] with a [`StoreConfig`], then the S3-shaped operations on
+//! [`Store`]. Module map: `endpoints` (ellipsis syntax), `set` (grouping, parity, object →
+//! set), `format` (drive identity), `drive` (the `Drive` trait, `LocalDrive`), `metastore`
+//! (redb), `record` (what each drive stores), `object/{put,get,delete}`, `list`,
+//! `multipart`, `copy`, `heal`, `checksum`, `locks`, `names`, `error`.
+//!
+//! Deviations from / additions to the agreed contract (see the notes on each item):
+//! - `StoreError` has extra variants: `InvalidPartNumber`, `InvalidChecksum`,
+//!   `InvalidArgument`, `Config`, `DriveRefused`; `ChecksumMismatch` carries the algorithm.
+//! - A trailing checksum must be of the algorithm announced in `checksum_algorithm` (the
+//!   server knows it from `x-amz-trailer`); otherwise the put fails with `InvalidChecksum`.
+//! - `ListPage::next_start_after` is `Some` only when the page is truncated.
+//! - Extra helpers: `BytesBody` (in-memory `ObjectBody`), `body::collect`,
+//!   `Store::heal_queue()`, `StoreConfig::new(endpoints)`.
+
+pub mod body;
+pub mod checksum;
+pub mod copy;
+pub mod drive;
+pub mod endpoints;
+pub mod error;
+pub mod format;
+pub mod heal;
+pub mod list;
+pub mod locks;
+pub mod metastore;
+pub mod multipart;
+pub mod names;
+pub mod object;
+pub mod record;
+pub mod set;
+pub mod store;
+pub mod types;
+
+pub use body::{ByteStream, BytesBody, ObjectBody};
+pub use checksum::{Checksum, ChecksumAlgorithm};
+pub use error::{DriveError, StoreError};
+pub use heal::HealQueue;
+pub use names::{BucketName, ObjectKey, UploadId};
+pub use store::{Store, StoreConfig};
+pub use types::*;

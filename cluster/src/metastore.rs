@@ -1,0 +1,210 @@
+//! The per-drive metadata store: an embedded, crash-safe, ordered key-value store holding
+//! buckets, object version records, inline shard bytes, uploads and parts. Currently redb
+//! (see docs/decisions/0002-metadata-store.md); the choice stays inside this file. Blocking
+//! API: callers run it on a blocking thread. It must never interpret the values it holds.
+
+use std::ops::Bound;
+use std::path::Path;
+
+use redb::{ReadableDatabase, TableDefinition};
+
+use crate::DriveError;
+
+/// The keyspaces of the metadata store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Table {
+    /// bucket name → bucket record
+    Buckets,
+    /// `bucket/key` → version record
+    Objects,
+    /// data id → this drive's framed shard bytes of a small object
+    Inline,
+    /// `bucket/key\0upload-id` → upload record
+    Uploads,
+    /// `upload-id/NNNNN` → part record
+    Parts,
+}
+
+impl Table {
+    const ALL: [Table; 5] = [Table::Buckets, Table::Objects, Table::Inline, Table::Uploads, Table::Parts];
+
+    fn def(self) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+        TableDefinition::new(match self {
+            Table::Buckets => "buckets",
+            Table::Objects => "objects",
+            Table::Inline => "inline",
+            Table::Uploads => "uploads",
+            Table::Parts => "parts",
+        })
+    }
+}
+
+/// One change inside a metadata transaction.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum MetaOp {
+    Put { table: Table, key: Vec<u8>, value: Vec<u8> },
+    Delete { table: Table, key: Vec<u8> },
+}
+
+/// A key-ordered range of one table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScanRange {
+    pub start: Bound<Vec<u8>>,
+    pub end: Bound<Vec<u8>>,
+    pub limit: usize,
+}
+
+impl ScanRange {
+    /// Every key starting with `prefix`, from `start` on (inclusive) if given.
+    pub fn prefix(prefix: &[u8], limit: usize) -> Self {
+        ScanRange {
+            start: Bound::Included(prefix.to_vec()),
+            end: match prefix_successor(prefix) {
+                Some(s) => Bound::Excluded(s),
+                None => Bound::Unbounded,
+            },
+            limit,
+        }
+    }
+}
+
+/// The smallest byte string greater than every string starting with `prefix`; `None` when
+/// there is none (prefix empty or all 0xFF).
+pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut s = prefix.to_vec();
+    while let Some(last) = s.pop() {
+        if last < 0xFF {
+            s.push(last + 1);
+            return Some(s);
+        }
+    }
+    None
+}
+
+fn meta_err(e: impl std::fmt::Display) -> DriveError {
+    DriveError::Meta(e.to_string())
+}
+
+/// One drive's metadata database.
+pub struct MetaStore {
+    db: redb::Database,
+}
+
+impl std::fmt::Debug for MetaStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetaStore")
+    }
+}
+
+impl MetaStore {
+    /// Opens or creates the store at `path` (a file), creating all tables.
+    pub fn open(path: &Path) -> Result<Self, DriveError> {
+        let db = redb::Database::create(path).map_err(meta_err)?;
+        let tx = db.begin_write().map_err(meta_err)?;
+        for t in Table::ALL {
+            tx.open_table(t.def()).map_err(meta_err)?;
+        }
+        tx.commit().map_err(meta_err)?;
+        Ok(MetaStore { db })
+    }
+
+    pub fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, DriveError> {
+        let tx = self.db.begin_read().map_err(meta_err)?;
+        let t = tx.open_table(table.def()).map_err(meta_err)?;
+        Ok(t.get(key).map_err(meta_err)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Up to `range.limit` entries in key order.
+    pub fn scan(&self, table: Table, range: &ScanRange) -> Result<Vec<(Vec<u8>, Vec<u8>)>, DriveError> {
+        let tx = self.db.begin_read().map_err(meta_err)?;
+        let t = tx.open_table(table.def()).map_err(meta_err)?;
+        let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (as_ref(&range.start), as_ref(&range.end));
+        if let (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) = bounds {
+            if a > b {
+                return Ok(Vec::new());
+            }
+        }
+        let mut out = Vec::new();
+        for item in t.range::<&[u8]>(bounds).map_err(meta_err)? {
+            if out.len() >= range.limit {
+                break;
+            }
+            let (k, v) = item.map_err(meta_err)?;
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Applies every op in one durable transaction: all or nothing.
+    pub fn apply(&self, ops: &[MetaOp]) -> Result<(), DriveError> {
+        let tx = self.db.begin_write().map_err(meta_err)?;
+        {
+            let mut tables = Vec::new();
+            for t in Table::ALL {
+                tables.push((t, tx.open_table(t.def()).map_err(meta_err)?));
+            }
+            for op in ops {
+                let (table, key) = match op {
+                    MetaOp::Put { table, key, .. } | MetaOp::Delete { table, key } => (*table, key),
+                };
+                let (_, t) = tables
+                    .iter_mut()
+                    .find(|(x, _)| *x == table)
+                    .expect("every table was opened above");
+                match op {
+                    MetaOp::Put { value, .. } => {
+                        t.insert(key.as_slice(), value.as_slice()).map_err(meta_err)?;
+                    }
+                    MetaOp::Delete { .. } => {
+                        t.remove(key.as_slice()).map_err(meta_err)?;
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(meta_err)
+    }
+}
+
+fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(v) => Bound::Included(v.as_slice()),
+        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_nest_coexist_and_scan_in_order() -> Result<(), DriveError> {
+        let dir = tempfile::tempdir().map_err(|e| DriveError::io("tmp", e))?;
+        let m = MetaStore::open(&dir.path().join("meta.redb"))?;
+        let put = |k: &str| MetaOp::Put {
+            table: Table::Objects,
+            key: k.as_bytes().to_vec(),
+            value: k.as_bytes().to_vec(),
+        };
+        m.apply(&[put("b/a"), put("b/a/b"), put("b/c"), put("c/x")])?;
+        let got = m.scan(Table::Objects, &ScanRange::prefix(b"b/", 10))?;
+        let keys: Vec<_> = got.iter().map(|(k, _)| String::from_utf8_lossy(k).to_string()).collect();
+        assert_eq!(keys, vec!["b/a", "b/a/b", "b/c"]);
+        m.apply(&[MetaOp::Delete {
+            table: Table::Objects,
+            key: b"b/a".to_vec(),
+        }])?;
+        assert_eq!(m.get(Table::Objects, b"b/a")?, None);
+        assert_eq!(m.get(Table::Objects, b"b/a/b")?, Some(b"b/a/b".to_vec()));
+        assert_eq!(m.scan(Table::Objects, &ScanRange::prefix(b"b/", 1))?.len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn successor() {
+        assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_successor(&[b'a', 0xFF]), Some(b"b".to_vec()));
+        assert_eq!(prefix_successor(&[0xFF]), None);
+        assert_eq!(prefix_successor(b""), None);
+    }
+}

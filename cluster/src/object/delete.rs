@@ -1,0 +1,81 @@
+//! DeleteObject: under the key's lock, remove the record (and inline bytes) from every drive
+//! in one transaction each, then the version's shard files. Needs write quorum; below it the
+//! records are put back where they were removed.
+
+use futures::future::join_all;
+
+use crate::metastore::{MetaOp, Table};
+use crate::object::read_records;
+use crate::record::{object_key, DataLocation};
+use crate::set::ErasureSet;
+use crate::store::Inner;
+use crate::StoreError;
+
+/// Deletes `bucket/key`; absent keys are fine.
+pub(crate) async fn delete_object(store: &Inner, set: &ErasureSet, bucket: &str, key: &str) -> Result<(), StoreError> {
+    let _guard = store.locks.lock(format!("{bucket}/{key}")).await;
+    let previous = read_records(set, bucket, key).await;
+    if previous.iter().all(|r| matches!(r, Ok(None))) {
+        return Ok(());
+    }
+    let okey = object_key(bucket, key);
+    let results: Vec<bool> = join_all(set.drives.iter().map(|d| {
+        let ops = vec![MetaOp::Delete {
+            table: Table::Objects,
+            key: okey.clone(),
+        }];
+        async move { d.meta_apply(ops).await.is_ok() }
+    }))
+    .await;
+    let ok = results.iter().filter(|r| **r).count();
+    if ok < set.write_quorum() {
+        // Undo: put back the records removed (their data was left in place).
+        join_all(set.drives.iter().enumerate().map(|(slot, d)| {
+            let restore = match (&previous[slot], results[slot]) {
+                (Ok(Some(old)), true) => Some(MetaOp::Put {
+                    table: Table::Objects,
+                    key: okey.clone(),
+                    value: old.encode(),
+                }),
+                _ => None,
+            };
+            async move {
+                if let Some(op) = restore {
+                    let _ = d.meta_apply(vec![op]).await;
+                }
+            }
+        }))
+        .await;
+        return Err(StoreError::WriteQuorum {
+            ok,
+            need: set.write_quorum(),
+        });
+    }
+    join_all(set.drives.iter().enumerate().map(|(slot, d)| {
+        let old = match (&previous[slot], results[slot]) {
+            (Ok(Some(old)), true) => Some(old.location.clone()),
+            _ => None,
+        };
+        async move {
+            match old {
+                Some(DataLocation::Files(id)) => {
+                    let _ = d.delete_data(bucket, &id).await;
+                }
+                Some(DataLocation::Inline(id)) => {
+                    let _ = d
+                        .meta_apply(vec![MetaOp::Delete {
+                            table: Table::Inline,
+                            key: id.as_str().as_bytes().to_vec(),
+                        }])
+                        .await;
+                }
+                None => {}
+            }
+        }
+    }))
+    .await;
+    if ok < set.total() {
+        store.heal_queue.push(bucket, key);
+    }
+    Ok(())
+}

@@ -1,0 +1,344 @@
+//! The read path: settle the version a read quorum agrees on, open the data shards first
+//! (no decoding when they are healthy), read only the blocks the requested range touches,
+//! verify every block's hash, reconstruct from parity when a shard is missing or rotten,
+//! and queue what was found damaged for healing. Never yields bytes it could not verify:
+//! losing quorum mid-stream ends the stream with an `io::Error`.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::join_all;
+
+use crate::body::ByteStream;
+use crate::drive::ShardReader;
+use crate::metastore::Table;
+use crate::object::{current_version, Settled};
+use crate::record::{DataLocation, PartRef, VersionRecord};
+use crate::set::ErasureSet;
+use crate::store::Inner;
+use crate::types::{ByteRange, GetObject};
+use crate::StoreError;
+
+/// Data bytes decoded per batch of blocks (bounds memory per request).
+const BATCH_BYTES: usize = 4 << 20;
+
+/// Resolves `range`/`part_number` against the settled record: the object byte range to
+/// send and whether it is partial.
+fn resolve(
+    record: &VersionRecord,
+    range: Option<ByteRange>,
+    part_number: Option<u32>,
+) -> Result<(Range<u64>, bool), StoreError> {
+    let size = record.size;
+    if let Some(n) = part_number {
+        if range.is_some() {
+            return Err(StoreError::InvalidArgument("a range and a part number cannot be combined".into()));
+        }
+        if !record.multipart {
+            return if n == 1 { Ok((0..size, false)) } else { Err(StoreError::InvalidPartNumber) };
+        }
+        let idx = n.checked_sub(1).map(|i| i as usize).filter(|i| *i < record.parts.len());
+        let idx = idx.ok_or(StoreError::InvalidPartNumber)?;
+        let start: u64 = record.parts[..idx].iter().map(|p| p.size).sum();
+        return Ok((start..start + record.parts[idx].size, true));
+    }
+    match range {
+        None => Ok((0..size, false)),
+        Some(r) => r.resolve(size).map(|r| (r, true)).ok_or(StoreError::InvalidRange { size }),
+    }
+}
+
+/// A GET of `bucket/key`.
+pub(crate) async fn get_object(
+    store: &Arc<Inner>,
+    set: &Arc<ErasureSet>,
+    bucket: &str,
+    key: &str,
+    range: Option<ByteRange>,
+    part_number: Option<u32>,
+) -> Result<GetObject, StoreError> {
+    let mut last_err = None;
+    // A concurrent overwrite may remove the settled version's files between reading the
+    // record and opening them; settle again then.
+    for _ in 0..3 {
+        let settled = current_version(set, bucket, key).await?;
+        let (object_range, partial) = resolve(&settled.record, range, part_number)?;
+        let info = settled.record.info(bucket, key);
+        let mut reader = ObjectReader::new(store.clone(), set.clone(), bucket, key, settled);
+        match reader.prepare(&object_range).await {
+            Ok(()) => {
+                let body = reader.stream(object_range.clone());
+                return Ok(GetObject {
+                    info,
+                    range: partial.then_some(object_range),
+                    body,
+                });
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| StoreError::internal("read retries exhausted")))
+}
+
+/// Where one shard of one part comes from.
+enum Source {
+    Unopened,
+    Inline(Arc<Vec<u8>>),
+    File(Box<dyn ShardReader>),
+    Failed,
+}
+
+/// Reads one settled version.
+pub(crate) struct ObjectReader {
+    store: Arc<Inner>,
+    set: Arc<ErasureSet>,
+    bucket: String,
+    key: String,
+    settled: Settled,
+    geometry: erasure::Geometry,
+    decoder: Arc<erasure::Decoder>,
+    /// Index of the part whose sources are open, and the sources by shard index.
+    open_part: Option<usize>,
+    sources: Vec<Source>,
+    damaged: bool,
+}
+
+impl ObjectReader {
+    pub(crate) fn new(store: Arc<Inner>, set: Arc<ErasureSet>, bucket: &str, key: &str, settled: Settled) -> Self {
+        let geometry = settled
+            .record
+            .erasure
+            .geometry()
+            .unwrap_or_else(|_| erasure::Geometry::new(1, 0, erasure::DEFAULT_BLOCK_SIZE).expect("1+0 is valid"));
+        let total = geometry.total();
+        ObjectReader {
+            store,
+            set,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            decoder: Arc::new(erasure::Decoder::new(geometry)),
+            geometry,
+            settled,
+            open_part: None,
+            sources: (0..total).map(|_| Source::Unopened).collect(),
+            damaged: false,
+        }
+    }
+
+    fn record(&self) -> &VersionRecord {
+        &self.settled.record
+    }
+
+    /// The slot holding shard `shard` of the settled version, if that drive holds it.
+    fn slot_of_shard(&self, shard: usize) -> Option<usize> {
+        (0..self.settled.holders.len())
+            .find(|&slot| self.settled.holders[slot] && self.record().erasure.shard_of_slot(slot) == shard)
+    }
+
+    /// Opens the first part the range touches (pins the version's files).
+    async fn prepare(&mut self, range: &Range<u64>) -> Result<(), StoreError> {
+        self.record().erasure.geometry().map_err(StoreError::internal)?;
+        if range.is_empty() {
+            return Ok(());
+        }
+        let (idx, _) = self.part_at(range.start);
+        self.open(idx).await?;
+        let good = self.sources.iter().filter(|s| matches!(s, Source::File(_) | Source::Inline(_))).count();
+        if good < self.geometry.data() {
+            return Err(StoreError::ReadQuorum {
+                ok: good,
+                need: self.geometry.data(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The part containing object offset `off`, and that part's start offset.
+    fn part_at(&self, off: u64) -> (usize, u64) {
+        let mut start = 0;
+        for (i, p) in self.record().parts.iter().enumerate() {
+            if off < start + p.size {
+                return (i, start);
+            }
+            start += p.size;
+        }
+        (self.record().parts.len().saturating_sub(1), start)
+    }
+
+    /// Makes part `idx` current and opens K sources, data shards first.
+    async fn open(&mut self, idx: usize) -> Result<(), StoreError> {
+        if self.open_part != Some(idx) {
+            self.open_part = Some(idx);
+            self.sources = (0..self.geometry.total()).map(|_| Source::Unopened).collect();
+        }
+        self.open_more(self.geometry.data()).await;
+        Ok(())
+    }
+
+    fn usable(&self) -> usize {
+        self.sources.iter().filter(|s| matches!(s, Source::File(_) | Source::Inline(_))).count()
+    }
+
+    /// Opens unopened shards, data shards first, until `want` are usable or none are left.
+    async fn open_more(&mut self, want: usize) {
+        loop {
+            let need = want.saturating_sub(self.usable());
+            if need == 0 {
+                return;
+            }
+            let candidates: Vec<usize> = (0..self.geometry.total())
+                .filter(|&i| matches!(self.sources[i], Source::Unopened))
+                .take(need)
+                .collect();
+            if candidates.is_empty() {
+                return;
+            }
+            let opened = join_all(candidates.iter().map(|&i| self.open_source(i))).await;
+            for (i, src) in candidates.into_iter().zip(opened) {
+                if matches!(src, Source::Failed) && self.slot_of_shard(i).is_some() {
+                    self.damaged = true;
+                }
+                self.sources[i] = src;
+            }
+        }
+    }
+
+    async fn open_source(&self, shard: usize) -> Source {
+        let Some(slot) = self.slot_of_shard(shard) else { return Source::Failed };
+        let drive = &self.set.drives[slot];
+        let part: &PartRef = match self.open_part.and_then(|i| self.record().parts.get(i)) {
+            Some(p) => p,
+            None => return Source::Failed,
+        };
+        match &self.record().location {
+            DataLocation::Inline(id) => match drive.meta_get(Table::Inline, id.as_str().as_bytes().to_vec()).await {
+                Ok(Some(bytes)) => Source::Inline(Arc::new(bytes)),
+                _ => Source::Failed,
+            },
+            DataLocation::Files(id) => match drive.open_shard(&self.bucket, id, &part.file).await {
+                Ok(r) => Source::File(r),
+                Err(_) => Source::Failed,
+            },
+        }
+    }
+
+    async fn read_source(&self, shard: usize, range: Range<u64>) -> Option<Vec<u8>> {
+        match &self.sources[shard] {
+            Source::Inline(b) => b.get(range.start as usize..range.end as usize).map(<[u8]>::to_vec),
+            Source::File(r) => r.read_at(range.start, (range.end - range.start) as usize).await.ok(),
+            _ => None,
+        }
+    }
+
+    /// Decodes blocks `blocks` of the current part (size `part_size`) into bytes.
+    async fn read_blocks(&mut self, part_size: u64, blocks: Range<u64>) -> Result<Vec<u8>, StoreError> {
+        let g = self.geometry;
+        let file_range = g.framed_block_range(part_size, blocks.start).start..g.framed_block_range(part_size, blocks.end - 1).end;
+        let total = g.total();
+        let mut got: Vec<Option<Vec<u8>>> = vec![None; total];
+        let mut attempted = vec![false; total];
+        loop {
+            let to_read: Vec<usize> = (0..total)
+                .filter(|&i| !attempted[i] && matches!(self.sources[i], Source::File(_) | Source::Inline(_)))
+                .collect();
+            let reads = join_all(to_read.iter().map(|&i| self.read_source(i, file_range.clone()))).await;
+            for (i, r) in to_read.into_iter().zip(reads) {
+                attempted[i] = true;
+                if r.is_none() {
+                    self.sources[i] = Source::Failed;
+                    self.damaged = true;
+                }
+                got[i] = r;
+            }
+            // Split into framed blocks and decode on the blocking pool.
+            let decoder = self.decoder.clone();
+            let inputs = got.clone();
+            let base = file_range.start;
+            let blocks_c = blocks.clone();
+            let res = tokio::task::spawn_blocking(move || {
+                let mut out = Vec::new();
+                let mut corrupt = Vec::new();
+                for b in blocks_c {
+                    let fr = g.framed_block_range(part_size, b);
+                    let (s, e) = ((fr.start - base) as usize, (fr.end - base) as usize);
+                    let mut shards: Vec<Option<Vec<u8>>> = inputs
+                        .iter()
+                        .map(|x| x.as_ref().and_then(|v| v.get(s..e)).map(<[u8]>::to_vec))
+                        .collect();
+                    let report = decoder.decode_block(&mut shards, g.block_len(part_size, b), &mut out)?;
+                    corrupt.extend(report.corrupt);
+                }
+                Ok::<_, erasure::DecodeError>((out, corrupt))
+            })
+            .await
+            .map_err(StoreError::internal)?;
+            match res {
+                Ok((out, corrupt)) => {
+                    if !corrupt.is_empty() {
+                        self.damaged = true;
+                    }
+                    return Ok(out);
+                }
+                Err(_) => {
+                    // Some shard failed its hash: bring in every other shard and retry.
+                    self.damaged = true;
+                    self.open_more(total).await;
+                    let untried = (0..total)
+                        .any(|i| !attempted[i] && matches!(self.sources[i], Source::File(_) | Source::Inline(_)));
+                    if !untried {
+                        let ok = got.iter().filter(|x| x.is_some()).count();
+                        return Err(StoreError::ReadQuorum { ok, need: g.data() });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Streams object bytes `range` (the first part is already open).
+    fn stream(mut self, range: Range<u64>) -> ByteStream {
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(2);
+        tokio::spawn(async move {
+            let res = self.send_range(range, &tx).await;
+            if let Err(e) = res {
+                let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+            }
+            if self.damaged {
+                self.store.heal_queue.push(&self.bucket, &self.key);
+            }
+        });
+        Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) }))
+    }
+
+    async fn send_range(
+        &mut self,
+        range: Range<u64>,
+        tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+    ) -> Result<(), StoreError> {
+        let mut off = range.start;
+        let per_batch = (BATCH_BYTES / self.geometry.block_size()).max(1) as u64;
+        while off < range.end {
+            let (idx, part_start) = self.part_at(off);
+            let part_size = self.record().parts[idx].size;
+            self.open(idx).await?;
+            let local = (off - part_start)..(range.end - part_start).min(part_size);
+            let blocks = self.geometry.blocks_for_range(part_size, local.clone());
+            let mut b = blocks.start;
+            while b < blocks.end {
+                let e = (b + per_batch).min(blocks.end);
+                let data = self.read_blocks(part_size, b..e).await?;
+                let data_start = self.geometry.block_offset(b);
+                let from = local.start.max(data_start) - data_start;
+                let to = (local.end.min(data_start + data.len() as u64)) - data_start;
+                let chunk = Bytes::from(data).slice(from as usize..to as usize);
+                if tx.send(Ok(chunk)).await.is_err() {
+                    return Ok(()); // the reader went away
+                }
+                b = e;
+            }
+            off = part_start + local.end;
+        }
+        Ok(())
+    }
+}
+

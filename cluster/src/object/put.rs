@@ -1,0 +1,553 @@
+//! The write path: a body stream is cut into blocks, each block hashed (MD5 + checksums) and
+//! erasure-coded on the blocking pool, and its shard blocks streamed to every drive's
+//! staging file concurrently (bounded channels: a few blocks in memory per request).
+//! Small bodies (≤ 128 KiB) are kept in memory and committed inline. Then, under the key's
+//! lock, the precondition is checked and each drive commits (data into place, then one
+//! metadata transaction); below write quorum everything that landed is undone.
+
+use bytes::Bytes;
+use futures::future::join_all;
+use futures::StreamExt as _;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+use crate::body::ObjectBody;
+use crate::checksum::{verify_claims, BodyDigests, BodyHashes, Checksum, ChecksumAlgorithm};
+use crate::drive::{DataMove, ShardWriter};
+use crate::metastore::{MetaOp, Table};
+use crate::names::DataId;
+use crate::object::{read_records, settle, SlotRecords};
+use crate::record::{object_key, DataLocation, ErasureInfo, VersionRecord};
+use crate::set::ErasureSet;
+use crate::store::Inner;
+use crate::types::WritePrecondition;
+use crate::{DriveError, StoreError};
+
+/// Bodies up to this size are stored inline in the metadata record.
+pub const INLINE_MAX: usize = 128 * 1024;
+
+/// What the client claimed about the body.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Claims {
+    pub content_md5: Option<[u8; 16]>,
+    pub algorithm: Option<ChecksumAlgorithm>,
+    pub expected: Option<Checksum>,
+}
+
+/// A body that has been fully received, hashed, verified and staged on the drives.
+#[derive(Debug)]
+pub(crate) struct Staged {
+    pub tmp: DataId,
+    pub size: u64,
+    pub digests: BodyDigests,
+    /// The checksum to store (requested, claimed or trailing), if any.
+    pub checksum: Option<Checksum>,
+    /// Per slot: the staged shard is complete and durable.
+    pub ok: Vec<bool>,
+    /// For small bodies: every shard's framed bytes (by shard index), nothing on disk.
+    pub inline: Option<Vec<Vec<u8>>>,
+}
+
+impl Staged {
+    pub fn etag(&self) -> String {
+        hex::encode(self.digests.md5)
+    }
+}
+
+async fn encode_block(
+    encoder: Arc<erasure::Encoder>,
+    mut hashes: BodyHashes,
+    block: Vec<u8>,
+) -> Result<(BodyHashes, Vec<u8>, Vec<Vec<u8>>), StoreError> {
+    tokio::task::spawn_blocking(move || {
+        hashes.update(&block);
+        let mut out = Vec::new();
+        encoder.encode_block(&block, &mut out).map_err(StoreError::internal)?;
+        Ok((hashes, block, out))
+    })
+    .await
+    .map_err(StoreError::internal)?
+}
+
+/// Removes a staging directory from every drive (best effort).
+pub(crate) async fn discard_staged(set: &ErasureSet, tmp: &DataId) {
+    join_all(set.drives.iter().map(|d| d.remove_staged(tmp))).await;
+}
+
+struct DriveStream {
+    tx: Option<mpsc::Sender<Bytes>>,
+    task: Option<tokio::task::JoinHandle<Result<(), DriveError>>>,
+}
+
+fn spawn_writer(mut w: Box<dyn ShardWriter>) -> DriveStream {
+    let (tx, mut rx) = mpsc::channel::<Bytes>(2);
+    let task = tokio::spawn(async move {
+        while let Some(b) = rx.recv().await {
+            w.write(b).await?;
+        }
+        w.finish().await
+    });
+    DriveStream {
+        tx: Some(tx),
+        task: Some(task),
+    }
+}
+
+/// Receives `body`, hashes and encodes it, stages shards as `file` on the set's drives (or
+/// in memory when small and `allow_inline`), and verifies the client's claims. On any error
+/// nothing remains staged.
+pub(crate) async fn stage_body<B: ObjectBody>(
+    set: &ErasureSet,
+    erasure: &ErasureInfo,
+    mut body: B,
+    file: &str,
+    claims: &Claims,
+    allow_inline: bool,
+) -> Result<Staged, StoreError> {
+    let geometry = erasure.geometry().map_err(StoreError::internal)?;
+    let block_size = geometry.block_size();
+    let encoder = Arc::new(erasure::Encoder::new(geometry));
+    let mut algorithms: Vec<ChecksumAlgorithm> = claims.algorithm.into_iter().collect();
+    algorithms.extend(claims.expected.as_ref().map(|c| c.algorithm));
+    let mut hashes = Some(BodyHashes::new(algorithms.clone()));
+    let total = set.total();
+    let tmp = DataId::generate();
+
+    // Phase 1: read up to the inline threshold.
+    let mut head: Vec<u8> = Vec::new();
+    let mut ended = false;
+    while allow_inline && !ended && head.len() <= INLINE_MAX {
+        match body.next().await {
+            Some(Ok(chunk)) => head.extend_from_slice(&chunk),
+            Some(Err(e)) => return Err(StoreError::Body(e)),
+            None => ended = true,
+        }
+    }
+
+    if ended && allow_inline && head.len() <= INLINE_MAX {
+        let size = head.len() as u64;
+        let mut shards: Vec<Vec<u8>> = vec![Vec::new(); total];
+        let enc = encoder.clone();
+        let h = hashes.take().expect("hashes present");
+        let (h, shards) = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+            let mut h = h;
+            h.update(&head);
+            let mut out = Vec::new();
+            for block in head.chunks(block_size) {
+                enc.encode_block(block, &mut out).map_err(StoreError::internal)?;
+                for (i, s) in out.iter().enumerate() {
+                    shards[i].extend_from_slice(s);
+                }
+            }
+            Ok((h, shards))
+        })
+        .await
+        .map_err(StoreError::internal)??;
+        let trailing = body.trailing_checksums();
+        let (digests, checksum) = finish_hashes(h, claims, &trailing)?;
+        return Ok(Staged {
+            tmp,
+            size,
+            digests,
+            checksum,
+            ok: vec![true; total],
+            inline: Some(shards),
+        });
+    }
+
+    // Phase 2: stream to staging files on every drive.
+    let writers = join_all(set.drives.iter().map(|d| d.create_staged(&tmp, file))).await;
+    let mut streams: Vec<DriveStream> = writers
+        .into_iter()
+        .map(|w| match w {
+            Ok(w) => spawn_writer(w),
+            Err(_) => DriveStream { tx: None, task: None },
+        })
+        .collect();
+    let quorum = set.write_quorum();
+
+    let result = async {
+        let mut size = 0u64;
+        let mut buf: Vec<u8> = Vec::with_capacity(block_size);
+        let mut pending: Option<Bytes> = Some(Bytes::from(head));
+        loop {
+            let chunk = match pending.take() {
+                Some(c) => Some(c),
+                None if ended => None,
+                None => match body.next().await {
+                    Some(Ok(c)) => Some(c),
+                    Some(Err(e)) => return Err(StoreError::Body(e)),
+                    None => {
+                        ended = true;
+                        None
+                    }
+                },
+            };
+            let last = chunk.is_none();
+            let mut chunk = chunk.unwrap_or_default();
+            while !chunk.is_empty() || (last && !buf.is_empty()) {
+                let take = (block_size - buf.len()).min(chunk.len());
+                buf.extend_from_slice(&chunk.split_to(take));
+                if buf.len() < block_size && !last {
+                    break;
+                }
+                let block = std::mem::replace(&mut buf, Vec::new());
+                size += block.len() as u64;
+                let (h, block, shards) =
+                    encode_block(encoder.clone(), hashes.take().expect("hashes present"), block).await?;
+                hashes = Some(h);
+                buf = block;
+                buf.clear();
+                send_shards(&mut streams, erasure, shards).await;
+                let alive = streams.iter().filter(|s| s.tx.is_some()).count();
+                if alive < quorum {
+                    return Err(StoreError::WriteQuorum { ok: alive, need: quorum });
+                }
+            }
+            if last {
+                return Ok(size);
+            }
+        }
+    }
+    .await;
+
+    // Close the channels and let every drive finish (fsync) its file.
+    for s in &mut streams {
+        s.tx = None;
+    }
+    let mut ok = vec![false; total];
+    for (slot, s) in streams.iter_mut().enumerate() {
+        if let Some(task) = s.task.take() {
+            ok[slot] = matches!(task.await, Ok(Ok(())));
+        }
+    }
+    let verified = result.and_then(|size| {
+        let trailing = body.trailing_checksums();
+        let (digests, checksum) = finish_hashes(hashes.take().expect("hashes present"), claims, &trailing)?;
+        let good = ok.iter().filter(|o| **o).count();
+        if good < quorum {
+            return Err(StoreError::WriteQuorum { ok: good, need: quorum });
+        }
+        Ok((size, digests, checksum))
+    });
+    match verified {
+        Ok((size, digests, checksum)) => Ok(Staged {
+            tmp,
+            size,
+            digests,
+            checksum,
+            ok,
+            inline: None,
+        }),
+        Err(e) => {
+            discard_staged(set, &tmp).await;
+            Err(e)
+        }
+    }
+}
+
+async fn send_shards(streams: &mut [DriveStream], erasure: &ErasureInfo, mut shards: Vec<Vec<u8>>) {
+    let sends = streams.iter_mut().enumerate().map(|(slot, s)| {
+        let shard = Bytes::from(std::mem::take(&mut shards[erasure.shard_of_slot(slot)]));
+        async move {
+            if let Some(tx) = &s.tx {
+                if tx.send(shard).await.is_err() {
+                    s.tx = None;
+                }
+            }
+        }
+    });
+    join_all(sends).await;
+}
+
+fn finish_hashes(
+    hashes: BodyHashes,
+    claims: &Claims,
+    trailing: &[Checksum],
+) -> Result<(BodyDigests, Option<Checksum>), StoreError> {
+    let digests = hashes.finish();
+    let mut claimed: Vec<Checksum> = claims.expected.iter().cloned().collect();
+    claimed.extend(trailing.iter().cloned());
+    for c in &claimed {
+        if digests.get(c.algorithm).is_none() {
+            return Err(StoreError::InvalidChecksum(format!(
+                "a {} checksum arrived but was not announced (set checksum_algorithm)",
+                c.algorithm
+            )));
+        }
+    }
+    verify_claims(&digests, claims.content_md5, &claimed)?;
+    let algorithm = claims
+        .algorithm
+        .or_else(|| claimed.first().map(|c| c.algorithm));
+    let checksum = algorithm.and_then(|a| digests.get(a).cloned());
+    Ok((digests, checksum))
+}
+
+/// The data a new version brings with it.
+#[derive(Debug)]
+pub(crate) enum NewData<'a> {
+    /// Staged by [`stage_body`]: moved into place (or written inline) at commit.
+    Staged(&'a Staged),
+    /// Already in place (multipart completion).
+    InPlace,
+}
+
+/// More ops for a version commit's per-drive transaction, and what restores them on undo.
+pub(crate) struct ExtraOps<'a> {
+    pub commit: &'a (dyn Fn(usize) -> Vec<MetaOp> + Sync),
+    pub undo: &'a (dyn Fn(usize) -> Vec<MetaOp> + Sync),
+}
+
+impl ExtraOps<'static> {
+    pub const NONE: ExtraOps<'static> = ExtraOps {
+        commit: &|_| Vec::new(),
+        undo: &|_| Vec::new(),
+    };
+}
+
+/// Checks a precondition against the settled current version.
+pub(crate) fn check_precondition(
+    records: &SlotRecords,
+    quorum: usize,
+    precondition: &Option<WritePrecondition>,
+) -> Result<(), StoreError> {
+    let Some(p) = precondition else { return Ok(()) };
+    let current = settle(records, quorum)?;
+    match (p, current) {
+        (WritePrecondition::IfNoneMatchAny, None) => Ok(()),
+        (WritePrecondition::IfMatch(etag), Some(cur)) if cur.record.etag == *etag => Ok(()),
+        _ => Err(StoreError::PreconditionFailed),
+    }
+}
+
+/// Commits `record` for `bucket/key` on every drive in `ok` (takes the key lock). `extra`
+/// gives more ops for the same per-drive transaction. Below write quorum every committed
+/// drive is restored to its previous record and the new data is removed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn commit_version(
+    store: &Inner,
+    set: &ErasureSet,
+    bucket: &str,
+    key: &str,
+    record: &VersionRecord,
+    data: NewData<'_>,
+    ok: &[bool],
+    precondition: &Option<WritePrecondition>,
+    extra: &ExtraOps<'_>,
+) -> Result<(), StoreError> {
+    let _guard = store.locks.lock(format!("{bucket}/{key}")).await;
+    let previous = read_records(set, bucket, key).await;
+    check_precondition(&previous, set.read_quorum(), precondition)?;
+    let okey = object_key(bucket, key);
+    let data_id = record.location.data_id().clone();
+
+    let commits = set.drives.iter().enumerate().map(|(slot, drive)| {
+        let mut ops = vec![MetaOp::Put {
+            table: Table::Objects,
+            key: okey.clone(),
+            value: record.for_slot(slot).encode(),
+        }];
+        let mut mv = None;
+        if let NewData::Staged(st) = &data {
+            match &st.inline {
+                Some(shards) => ops.push(MetaOp::Put {
+                    table: Table::Inline,
+                    key: data_id.as_str().as_bytes().to_vec(),
+                    value: shards[record.erasure.shard_of_slot(slot)].clone(),
+                }),
+                None => {
+                    mv = Some(DataMove {
+                        tmp: st.tmp.clone(),
+                        bucket: bucket.to_owned(),
+                        data_id: data_id.clone(),
+                    })
+                }
+            }
+        }
+        ops.extend((extra.commit)(slot));
+        let go = ok.get(slot).copied().unwrap_or(false);
+        async move {
+            if !go {
+                return false;
+            }
+            drive.commit(mv, ops).await.is_ok()
+        }
+    });
+    let committed: Vec<bool> = join_all(commits).await;
+    let n_ok = committed.iter().filter(|c| **c).count();
+    if let NewData::Staged(st) = &data {
+        if st.inline.is_none() {
+            discard_staged(set, &st.tmp).await;
+        }
+    }
+    if n_ok < set.write_quorum() {
+        undo(set, bucket, &okey, record, &previous, &committed, extra).await;
+        return Err(StoreError::WriteQuorum {
+            ok: n_ok,
+            need: set.write_quorum(),
+        });
+    }
+    // Remove what the replaced version left behind, on the drives that moved on.
+    let cleanups = set.drives.iter().enumerate().map(|(slot, drive)| {
+        let old = match (&previous[slot], committed[slot]) {
+            (Ok(Some(old)), true) if old.location.data_id() != &data_id => Some(old.location.clone()),
+            _ => None,
+        };
+        async move {
+            match old {
+                Some(DataLocation::Files(id)) => {
+                    let _ = drive.delete_data(bucket, &id).await;
+                }
+                Some(DataLocation::Inline(id)) => {
+                    let _ = drive
+                        .meta_apply(vec![MetaOp::Delete {
+                            table: Table::Inline,
+                            key: id.as_str().as_bytes().to_vec(),
+                        }])
+                        .await;
+                }
+                None => {}
+            }
+        }
+    });
+    join_all(cleanups).await;
+    if n_ok < set.total() {
+        store.heal_queue.push(bucket, key);
+    }
+    Ok(())
+}
+
+/// Restores the previous record on every drive that committed `record`, and removes the
+/// new version's data there.
+async fn undo(
+    set: &ErasureSet,
+    bucket: &str,
+    okey: &[u8],
+    record: &VersionRecord,
+    previous: &SlotRecords,
+    committed: &[bool],
+    extra: &ExtraOps<'_>,
+) {
+    let data_id = record.location.data_id().clone();
+    let undos = set.drives.iter().enumerate().map(|(slot, drive)| {
+        let mut ops = vec![match &previous[slot] {
+            Ok(Some(old)) => MetaOp::Put {
+                table: Table::Objects,
+                key: okey.to_vec(),
+                value: old.encode(),
+            },
+            _ => MetaOp::Delete {
+                table: Table::Objects,
+                key: okey.to_vec(),
+            },
+        }];
+        ops.extend((extra.undo)(slot));
+        if matches!(record.location, DataLocation::Inline(_)) {
+            ops.push(MetaOp::Delete {
+                table: Table::Inline,
+                key: data_id.as_str().as_bytes().to_vec(),
+            });
+        }
+        let go = committed[slot];
+        let files = matches!(record.location, DataLocation::Files(_)) && !record.multipart;
+        let data_id = data_id.clone();
+        async move {
+            if go {
+                let _ = drive.meta_apply(ops).await;
+                if files {
+                    let _ = drive.delete_data(bucket, &data_id).await;
+                }
+            }
+        }
+    });
+    join_all(undos).await;
+}
+
+/// Erasure parameters for a new object or upload on `set`, with a fresh rotation.
+pub(crate) fn new_erasure(set: &ErasureSet, id: &DataId) -> ErasureInfo {
+    let total = set.total();
+    let rotation = usize::from_str_radix(&id.as_str()[..4], 16).unwrap_or(0) % total.max(1);
+    ErasureInfo {
+        data: set.data,
+        parity: set.parity,
+        block_size: set.block_size,
+        rotation,
+        shard_index: 0,
+    }
+}
+
+/// PutObject.
+pub(crate) async fn put_object(
+    store: &crate::Store,
+    b: &crate::BucketName,
+    k: &crate::ObjectKey,
+    body: impl ObjectBody + 'static,
+    opts: crate::PutOptions,
+) -> Result<crate::ObjectInfo, StoreError> {
+    let set = store.set_for(b, k).clone();
+    let seed = DataId::generate();
+    let erasure = new_erasure(&set, &seed);
+    let claims = Claims {
+        content_md5: opts.content_md5,
+        algorithm: opts.checksum_algorithm,
+        expected: opts.expected_checksum.clone(),
+    };
+    let staged = stage_body(&set, &erasure, body, &crate::record::part_file(1), &claims, true).await?;
+    let result = commit_staged(store, &set, b.as_str(), k.as_str(), &erasure, &staged, opts.meta, &opts.precondition).await;
+    if result.is_err() && staged.inline.is_none() {
+        discard_staged(&set, &staged.tmp).await;
+    }
+    result
+}
+
+/// Commits a staged body as the new version of `bucket/key` (PutObject and CopyObject).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn commit_staged(
+    store: &crate::Store,
+    set: &ErasureSet,
+    bucket: &str,
+    key: &str,
+    erasure: &ErasureInfo,
+    staged: &Staged,
+    meta: crate::ObjectMeta,
+    precondition: &Option<WritePrecondition>,
+) -> Result<crate::ObjectInfo, StoreError> {
+    let etag = staged.etag();
+    let data_id = staged.tmp.clone();
+    let record = VersionRecord {
+        version_id: uuid::Uuid::new_v4().to_string(),
+        mod_time_ns: crate::record::now_ns(),
+        size: staged.size,
+        etag: etag.clone(),
+        meta,
+        checksum: staged.checksum.clone(),
+        erasure: *erasure,
+        location: if staged.inline.is_some() {
+            DataLocation::Inline(data_id)
+        } else {
+            DataLocation::Files(data_id)
+        },
+        parts: vec![crate::record::PartRef {
+            number: 1,
+            size: staged.size,
+            etag,
+            checksum: staged.checksum.clone(),
+            file: crate::record::part_file(1),
+        }],
+        multipart: false,
+    };
+    commit_version(
+        &store.inner,
+        set,
+        bucket,
+        key,
+        &record,
+        NewData::Staged(staged),
+        &staged.ok,
+        precondition,
+        &ExtraOps::NONE,
+    )
+    .await?;
+    Ok(record.info(bucket, key))
+}

@@ -1,0 +1,428 @@
+//! `Store`: the engine's public face. Opens the drives named by the endpoints (formatting
+//! fresh ones, refusing foreign ones, cleaning tmp/), groups them into erasure sets, routes
+//! each object to its set, and implements the bucket operations (which touch every set).
+//! Object operations live in `object/`, `list`, `multipart`, `copy` and `heal`. Knows
+//! nothing of HTTP.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+
+use crate::body::ObjectBody;
+use crate::checksum::ChecksumAlgorithm;
+use crate::drive::{Drive, LocalDrive, OfflineDrive};
+use crate::endpoints::expand_endpoints;
+use crate::format::{decide, Decision, Probe};
+use crate::heal::HealQueue;
+use crate::locks::KeyLocks;
+use crate::metastore::{MetaOp, ScanRange, Table};
+use crate::names::{BucketName, ObjectKey, UploadId};
+use crate::record::{decode, encode, now_ns, to_system_time, BucketRecord};
+use crate::set::{set_for_key, ErasureSet, SetLayout};
+use crate::types::*;
+use crate::StoreError;
+
+/// How to open a store.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// Endpoints as typed (ellipses allowed; an entry may hold several separated by spaces).
+    pub endpoints: Vec<String>,
+    /// Parity shards per set; `None` = the default for the set size.
+    pub parity: Option<usize>,
+    /// Bytes of object data per erasure block (default [`erasure::DEFAULT_BLOCK_SIZE`]).
+    pub block_size: usize,
+}
+
+impl StoreConfig {
+    pub fn new(endpoints: Vec<String>) -> Self {
+        StoreConfig {
+            endpoints,
+            parity: None,
+            block_size: erasure::DEFAULT_BLOCK_SIZE,
+        }
+    }
+}
+
+/// Shared state behind every `Store` clone.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub deployment_id: String,
+    pub layout: SetLayout,
+    pub block_size: usize,
+    pub sets: Vec<Arc<ErasureSet>>,
+    pub locks: KeyLocks,
+    pub heal_queue: HealQueue,
+}
+
+/// The storage engine. Cheap to clone (an `Arc` inside); `Send + Sync`.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Store {
+    /// Opens (and on first start formats) the drives. Errors name the drive refused.
+    pub async fn open(cfg: StoreConfig) -> Result<Store, StoreError> {
+        let endpoints = expand_endpoints(&cfg.endpoints)?;
+        let layout = SetLayout::new(endpoints.len(), cfg.parity)?;
+        erasure::Geometry::new(layout.data, layout.parity, cfg.block_size)
+            .map_err(|e| StoreError::Config(format!("block size {}: {e}", cfg.block_size)))?;
+        let names: Vec<String> = endpoints.iter().map(ToString::to_string).collect();
+        let mut paths = Vec::new();
+        for e in &endpoints {
+            paths.push(e.local_path().ok_or_else(|| {
+                StoreError::Config(format!("endpoint {e} is on another node; remote drives are not supported yet"))
+            })?);
+        }
+        let probes: Vec<Probe> = join_all(paths.iter().cloned().map(|p| async move {
+            tokio::task::spawn_blocking(move || LocalDrive::probe(&p))
+                .await
+                .unwrap_or_else(|e| Probe::Offline(e.to_string()))
+        }))
+        .await;
+        let (deployment_id, decisions) = decide(&names, &probes, &layout)?;
+        let opened = join_all(decisions.into_iter().enumerate().map(|(i, d)| {
+            let path = paths[i].clone();
+            let name = names[i].clone();
+            let label = names[i].clone();
+            async move {
+                let res = tokio::task::spawn_blocking(move || -> Result<Arc<dyn Drive>, String> {
+                    let format = match d {
+                        Decision::Use(f) => f,
+                        Decision::Format(f) => {
+                            LocalDrive::write_format(&path, &f).map_err(|e| e.to_string())?;
+                            f
+                        }
+                        Decision::Offline => return Err("unreachable at start".into()),
+                    };
+                    let drive = LocalDrive::open(&path, name, format).map_err(|e| e.to_string())?;
+                    Ok(Arc::new(drive) as Arc<dyn Drive>)
+                })
+                .await;
+                match res {
+                    Ok(Ok(d)) => d,
+                    Ok(Err(reason)) => {
+                        tracing::warn!(drive = %label, %reason, "drive offline");
+                        Arc::new(OfflineDrive::new(label, reason)) as Arc<dyn Drive>
+                    }
+                    Err(e) => Arc::new(OfflineDrive::new(label, e.to_string())) as Arc<dyn Drive>,
+                }
+            }
+        }))
+        .await;
+        let mut drives = opened.into_iter();
+        let sets = (0..layout.sets)
+            .map(|index| {
+                Arc::new(ErasureSet {
+                    index,
+                    drives: drives.by_ref().take(layout.drives_per_set).collect(),
+                    data: layout.data,
+                    parity: layout.parity,
+                    block_size: cfg.block_size,
+                })
+            })
+            .collect();
+        Ok(Store {
+            inner: Arc::new(Inner {
+                deployment_id,
+                layout,
+                block_size: cfg.block_size,
+                sets,
+                locks: KeyLocks::new(),
+                heal_queue: HealQueue::default(),
+            }),
+        })
+    }
+
+    /// Sets, drives per set, K+M, for banners and the admin API.
+    pub fn layout(&self) -> LayoutSummary {
+        let l = &self.inner.layout;
+        LayoutSummary {
+            deployment_id: self.inner.deployment_id.clone(),
+            sets: l.sets,
+            drives_per_set: l.drives_per_set,
+            data_shards: l.data,
+            parity_shards: l.parity,
+            block_size: self.inner.block_size,
+            drives: self
+                .inner
+                .sets
+                .iter()
+                .flat_map(|s| s.drives.iter().map(|d| d.endpoint().to_owned()))
+                .collect(),
+        }
+    }
+
+    /// The objects queued for healing (found damaged on read, or written below full width).
+    pub fn heal_queue(&self) -> &HealQueue {
+        &self.inner.heal_queue
+    }
+
+    pub(crate) fn set_for(&self, b: &BucketName, k: &ObjectKey) -> &Arc<ErasureSet> {
+        &self.inner.sets[set_for_key(b.as_str(), k.as_str(), self.inner.sets.len())]
+    }
+
+    // ---- buckets -------------------------------------------------------------------
+
+    /// Creates a bucket on every drive. `BucketExists` if it is there already.
+    pub async fn make_bucket(&self, b: &BucketName) -> Result<(), StoreError> {
+        let _guard = self.inner.locks.lock(format!("bucket\0{b}")).await;
+        match self.bucket_info(b).await {
+            Ok(_) => return Err(StoreError::BucketExists),
+            Err(StoreError::NoSuchBucket) => {}
+            Err(e) => return Err(e),
+        }
+        let record = encode(&BucketRecord { created_ns: now_ns() });
+        let op = MetaOp::Put {
+            table: Table::Buckets,
+            key: b.as_str().as_bytes().to_vec(),
+            value: record,
+        };
+        self.apply_on_every_set(op).await
+    }
+
+    /// The bucket's info; `NoSuchBucket` when it settles as absent.
+    pub async fn bucket_info(&self, b: &BucketName) -> Result<BucketInfo, StoreError> {
+        let set = &self.inner.sets[0];
+        let results = join_all(
+            set.drives
+                .iter()
+                .map(|d| d.meta_get(Table::Buckets, b.as_str().as_bytes().to_vec())),
+        )
+        .await;
+        let mut present: Option<BucketRecord> = None;
+        let (mut yes, mut no) = (0, 0);
+        for r in results {
+            match r {
+                Ok(Some(bytes)) => {
+                    if let Ok(rec) = decode::<BucketRecord>(&bytes) {
+                        yes += 1;
+                        present = Some(match present {
+                            Some(p) if p.created_ns <= rec.created_ns => p,
+                            _ => rec,
+                        });
+                    }
+                }
+                Ok(None) => no += 1,
+                Err(_) => {}
+            }
+        }
+        let q = set.read_quorum();
+        match present {
+            Some(rec) if yes >= q => Ok(BucketInfo {
+                name: b.as_str().to_owned(),
+                created: to_system_time(rec.created_ns),
+            }),
+            _ if no >= q => Err(StoreError::NoSuchBucket),
+            _ => Err(StoreError::ReadQuorum {
+                ok: yes.max(no),
+                need: q,
+            }),
+        }
+    }
+
+    /// Removes an empty bucket (objects only count; pending uploads are aborted with it).
+    pub async fn delete_bucket(&self, b: &BucketName) -> Result<(), StoreError> {
+        let _guard = self.inner.locks.lock(format!("bucket\0{b}")).await;
+        self.bucket_info(b).await?;
+        let page = self
+            .list_objects(
+                b,
+                &ListQuery {
+                    max_keys: 1,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        if !page.objects.is_empty() {
+            return Err(StoreError::BucketNotEmpty);
+        }
+        crate::multipart::abort_all_uploads(self, b).await?;
+        self.apply_on_every_set(MetaOp::Delete {
+            table: Table::Buckets,
+            key: b.as_str().as_bytes().to_vec(),
+        })
+        .await
+    }
+
+    /// Every bucket a read quorum of the first set knows, sorted by name.
+    pub async fn list_buckets(&self) -> Result<Vec<BucketInfo>, StoreError> {
+        let set = &self.inner.sets[0];
+        let range = ScanRange {
+            start: std::ops::Bound::Unbounded,
+            end: std::ops::Bound::Unbounded,
+            limit: usize::MAX,
+        };
+        let results = join_all(set.drives.iter().map(|d| d.meta_scan(Table::Buckets, range.clone()))).await;
+        let answered = results.iter().filter(|r| r.is_ok()).count();
+        if answered < set.read_quorum() {
+            return Err(StoreError::ReadQuorum {
+                ok: answered,
+                need: set.read_quorum(),
+            });
+        }
+        let mut counts: std::collections::BTreeMap<Vec<u8>, (usize, u64)> = Default::default();
+        for (k, v) in results.into_iter().flatten().flatten() {
+            let created = decode::<BucketRecord>(&v).map(|r| r.created_ns).unwrap_or(0);
+            let e = counts.entry(k).or_insert((0, u64::MAX));
+            e.0 += 1;
+            e.1 = e.1.min(created);
+        }
+        Ok(counts
+            .into_iter()
+            .filter(|(_, (n, _))| *n >= set.read_quorum())
+            .map(|(k, (_, c))| BucketInfo {
+                name: String::from_utf8_lossy(&k).into_owned(),
+                created: to_system_time(c),
+            })
+            .collect())
+    }
+
+    /// Applies one op on every drive of every set; each set needs write quorum.
+    async fn apply_on_every_set(&self, op: MetaOp) -> Result<(), StoreError> {
+        for set in &self.inner.sets {
+            let ok = join_all(set.drives.iter().map(|d| d.meta_apply(vec![op.clone()])))
+                .await
+                .iter()
+                .filter(|r| r.is_ok())
+                .count();
+            if ok < set.write_quorum() {
+                return Err(StoreError::WriteQuorum {
+                    ok,
+                    need: set.write_quorum(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn require_bucket(&self, b: &BucketName) -> Result<(), StoreError> {
+        self.bucket_info(b).await.map(|_| ())
+    }
+
+    // ---- objects -------------------------------------------------------------------
+
+    /// Stores an object (streamed; a few blocks in memory). See [`PutOptions`].
+    pub async fn put_object(
+        &self,
+        b: &BucketName,
+        k: &ObjectKey,
+        body: impl ObjectBody + 'static,
+        opts: PutOptions,
+    ) -> Result<ObjectInfo, StoreError> {
+        self.require_bucket(b).await?;
+        crate::object::put::put_object(self, b, k, body, opts).await
+    }
+
+    /// The object's info; `NoSuchKey` when absent.
+    pub async fn head_object(&self, b: &BucketName, k: &ObjectKey) -> Result<ObjectInfo, StoreError> {
+        self.require_bucket(b).await?;
+        let set = self.set_for(b, k);
+        let settled = crate::object::current_version(set, b.as_str(), k.as_str()).await?;
+        Ok(settled.record.info(b.as_str(), k.as_str()))
+    }
+
+    /// Reads an object or a range of it (`InvalidRange` when unsatisfiable), or one part of
+    /// a multipart object (`part_number`, S3's `?partNumber=N`).
+    pub async fn get_object(
+        &self,
+        b: &BucketName,
+        k: &ObjectKey,
+        range: Option<ByteRange>,
+        part_number: Option<u32>,
+    ) -> Result<GetObject, StoreError> {
+        self.require_bucket(b).await?;
+        let set = self.set_for(b, k);
+        crate::object::get::get_object(&self.inner, set, b.as_str(), k.as_str(), range, part_number).await
+    }
+
+    /// Deletes an object; `Ok` when it is absent.
+    pub async fn delete_object(&self, b: &BucketName, k: &ObjectKey) -> Result<(), StoreError> {
+        self.require_bucket(b).await?;
+        let set = self.set_for(b, k);
+        crate::object::delete::delete_object(&self.inner, set, b.as_str(), k.as_str()).await
+    }
+
+    /// Copies `src` to `dst` (streaming re-encode). Copying an object onto itself needs
+    /// `replace_meta` (S3's REPLACE directive) and rewrites it with the new metadata.
+    pub async fn copy_object(
+        &self,
+        src: (&BucketName, &ObjectKey),
+        dst: (&BucketName, &ObjectKey),
+        opts: CopyOptions,
+    ) -> Result<ObjectInfo, StoreError> {
+        crate::copy::copy_object(self, src, dst, opts).await
+    }
+
+    /// One page of a listing, merged across drives and sets.
+    pub async fn list_objects(&self, b: &BucketName, q: &ListQuery) -> Result<ListPage, StoreError> {
+        self.require_bucket(b).await?;
+        crate::list::list_objects(self, b, q).await
+    }
+
+    // ---- multipart -----------------------------------------------------------------
+
+    pub async fn create_multipart(
+        &self,
+        b: &BucketName,
+        k: &ObjectKey,
+        meta: ObjectMeta,
+        checksum_algorithm: Option<ChecksumAlgorithm>,
+    ) -> Result<UploadId, StoreError> {
+        self.require_bucket(b).await?;
+        crate::multipart::create_multipart(self, b, k, meta, checksum_algorithm).await
+    }
+
+    pub async fn upload_part(
+        &self,
+        b: &BucketName,
+        k: &ObjectKey,
+        id: &UploadId,
+        part_number: u32,
+        body: impl ObjectBody + 'static,
+        opts: PartOptions,
+    ) -> Result<PartInfo, StoreError> {
+        crate::multipart::upload_part(self, b, k, id, part_number, body, opts).await
+    }
+
+    pub async fn list_parts(
+        &self,
+        b: &BucketName,
+        k: &ObjectKey,
+        id: &UploadId,
+        part_marker: u32,
+        max_parts: usize,
+    ) -> Result<PartsPage, StoreError> {
+        crate::multipart::list_parts(self, b, k, id, part_marker, max_parts).await
+    }
+
+    /// Completes an upload without copying data. Validates ascending order
+    /// (`InvalidPartOrder`), each part's existence and ETag (`InvalidPart`), and that all but
+    /// the last part are at least 5 MiB (`EntityTooSmall`).
+    pub async fn complete_multipart(
+        &self,
+        b: &BucketName,
+        k: &ObjectKey,
+        id: &UploadId,
+        parts: &[CompletedPart],
+        precondition: Option<WritePrecondition>,
+    ) -> Result<ObjectInfo, StoreError> {
+        crate::multipart::complete_multipart(self, b, k, id, parts, precondition).await
+    }
+
+    pub async fn abort_multipart(&self, b: &BucketName, k: &ObjectKey, id: &UploadId) -> Result<(), StoreError> {
+        crate::multipart::abort_multipart(self, b, k, id).await
+    }
+
+    pub async fn list_uploads(&self, b: &BucketName, q: &UploadsQuery) -> Result<UploadsPage, StoreError> {
+        self.require_bucket(b).await?;
+        crate::multipart::list_uploads(self, b, q).await
+    }
+
+    // ---- healing -------------------------------------------------------------------
+
+    /// Rebuilds missing or rotten shards and stale records of one object on every drive.
+    pub async fn heal_object(&self, b: &BucketName, k: &ObjectKey) -> Result<HealReport, StoreError> {
+        crate::heal::heal_object(self, b, k).await
+    }
+}
