@@ -135,7 +135,7 @@ impl StreamEncoder {
 
     /// Feeds `bytes`; calls `emit` once per completed block with its `total()` framed shard
     /// blocks (shard index order). An error from `emit` is returned at once; the encoder
-    /// should then be dropped (the object write is aborted).
+    /// should then be dropped (the object write is aborted); the failed block is not retried.
     pub fn write<E>(
         &mut self,
         mut bytes: &[u8],
@@ -150,12 +150,13 @@ impl StreamEncoder {
             if self.pending.len() < block_size {
                 return Ok(());
             }
-            self.encode_and_emit(None, &mut emit)?;
-            self.pending.clear();
+            self.encode_pending();
+            emit(&self.shards)?;
         }
         while bytes.len() >= block_size {
             let (block, rest) = bytes.split_at(block_size);
-            self.encode_and_emit(Some(block), &mut emit)?;
+            self.encode(block);
+            emit(&self.shards)?;
             bytes = rest;
         }
         if !bytes.is_empty() {
@@ -171,22 +172,27 @@ impl StreamEncoder {
     /// An empty stream emits nothing.
     pub fn finish<E>(mut self, mut emit: impl FnMut(&[Vec<u8>]) -> Result<(), E>) -> Result<(), E> {
         if !self.pending.is_empty() {
-            self.encode_and_emit(None, &mut emit)?;
+            self.encode_pending();
+            emit(&self.shards)?;
         }
         Ok(())
     }
 
-    /// Encodes `block`, or the pending buffer when `None`, and emits it.
-    fn encode_and_emit<E>(
-        &mut self,
-        block: Option<&[u8]>,
-        emit: &mut impl FnMut(&[Vec<u8>]) -> Result<(), E>,
-    ) -> Result<(), E> {
-        let block = block.unwrap_or(&self.pending);
+    /// Encodes the pending bytes into `self.shards` and empties the buffer, so a block is
+    /// handed to `emit` exactly once even if `emit` fails.
+    fn encode_pending(&mut self) {
+        self.encoder
+            .encode_block(&self.pending, &mut self.shards)
+            .expect("the pending buffer never exceeds block_size");
+        self.blocks_out += 1;
+        self.pending.clear();
+    }
+
+    /// Encodes one whole block from the caller's slice into `self.shards`.
+    fn encode(&mut self, block: &[u8]) {
         self.encoder
             .encode_block(block, &mut self.shards)
-            .expect("stream blocks are never longer than block_size");
+            .expect("write() only passes slices of exactly block_size");
         self.blocks_out += 1;
-        emit(&self.shards)
     }
 }

@@ -11,7 +11,8 @@ fn decoder_never_panics_or_returns_wrong_bytes_on_random_damage() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x7e55_e7a);
     for _ in 0..4000 {
         // Short inputs damage few shards (mostly decodable); long ones damage many.
-        let len = rng.gen_range(0..if rng.gen_bool(0.5) { 40 } else { 400 });
+        let max_len = if rng.gen_bool(0.5) { 40 } else { 400 };
+        let len = rng.gen_range(0..max_len);
         let mut input: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
         // Bias towards small block sizes and objects so most inputs decode several blocks.
         if input.len() > 6 {

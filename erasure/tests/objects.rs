@@ -14,7 +14,13 @@ fn damage_plan(total: usize, count: usize, picks: &[usize], kinds: &[u8], b: u64
     let mut chosen: Vec<usize> = Vec::new();
     let mut n = b as usize;
     while chosen.len() < count.min(total) {
-        let i = (picks[n % picks.len()] + n) % total;
+        // Pseudo-random picks first; sequential once they have had their chance, so the
+        // loop always ends.
+        let i = if n < b as usize + 4 * total {
+            (picks[n % picks.len()] + n) % total
+        } else {
+            n % total
+        };
         if !chosen.contains(&i) {
             chosen.push(i);
         }
