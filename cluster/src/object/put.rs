@@ -337,6 +337,22 @@ pub(crate) async fn commit_version(
     extra: &ExtraOps<'_>,
 ) -> Result<(), StoreError> {
     let _guard = store.locks.lock(format!("{bucket}/{key}")).await;
+    commit_version_locked(store, set, bucket, key, record, data, ok, precondition, extra).await
+}
+
+/// [`commit_version`] for a caller that already holds the key's lock.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn commit_version_locked(
+    store: &Inner,
+    set: &ErasureSet,
+    bucket: &str,
+    key: &str,
+    record: &VersionRecord,
+    data: NewData<'_>,
+    ok: &[bool],
+    precondition: &Option<WritePrecondition>,
+    extra: &ExtraOps<'_>,
+) -> Result<(), StoreError> {
     let previous = read_records(set, bucket, key).await;
     check_precondition(&previous, set.read_quorum(), precondition)?;
     let okey = object_key(bucket, key);
