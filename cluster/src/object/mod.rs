@@ -40,12 +40,6 @@ pub(crate) struct Settled {
     pub holders: Vec<bool>,
 }
 
-impl Settled {
-    pub fn holder_count(&self) -> usize {
-        self.holders.iter().filter(|h| **h).count()
-    }
-}
-
 /// Settles the current version from per-drive answers: the version (or absence) held by at
 /// least `quorum` drives; when several qualify, the newest version wins over older ones and
 /// over absence. `Ok(None)` = the key settles as absent. Fewer than `quorum` agreeing →

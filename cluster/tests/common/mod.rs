@@ -40,10 +40,24 @@ impl TestStore {
         }
     }
 
-    pub async fn reopen(&mut self) {
-        self.store = open_with(&self.dir, self.drives.len(), self.block_size)
-            .await
-            .expect("store reopens");
+    /// Closes the store (its metadata databases) and opens it again on the same drives.
+    pub async fn reopen(self) -> TestStore {
+        let TestStore {
+            dir,
+            drives,
+            store,
+            block_size,
+        } = self;
+        drop(store);
+        // Background tasks of the old store (GET streams) may still hold it for a moment.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let store = open_with(&dir, drives.len(), block_size).await.expect("store reopens");
+        TestStore {
+            dir,
+            drives,
+            store,
+            block_size,
+        }
     }
 }
 
