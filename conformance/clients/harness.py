@@ -1,4 +1,4 @@
-"""Starts and stops the real `tessera` binary for the client checks, and the small helpers they share.
+"""Starts and stops the real `tessera` binary for the client checks; helpers they share.
 
 Owns: finding the binary, starting it on temporary drives and a free 127.0.0.1 port with fresh
 credentials, waiting for readiness, sampling its memory, and killing it afterwards (also when a
@@ -11,22 +11,23 @@ process or a temp dir behind, or fake a server answer (every check runs against 
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import hashlib
+import json
 import os
 import random
 import re
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-import ssl
 import zlib
-import base64
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -241,14 +242,19 @@ def det_bytes(size: int, seed: int) -> bytes:
 
 
 def write_det_file(path: Path, size: int, seed: int, chunk: int = 8 * MIB) -> str:
-    """Writes `size` deterministic bytes to `path` in chunks; returns their sha256 hex."""
-    rng = random.Random(seed)
+    """Writes `size` deterministic pseudo-random bytes (AES-CTR keystream of the seed) to
+    `path` in chunks, without holding them in memory; returns their sha256 hex."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    key = hashlib.sha256(f"tessera-conformance-{seed}".encode()).digest()
+    keystream = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).encryptor()
+    zeros = bytes(chunk)
     h = hashlib.sha256()
     with open(path, "wb") as f:
         left = size
         while left:
             n = min(chunk, left)
-            block = rng.randbytes(n)
+            block = keystream.update(zeros[:n])
             h.update(block)
             f.write(block)
             left -= n
@@ -296,3 +302,50 @@ def run(cmd: list[str], env: dict[str, str], timeout: float = 300, check: bool =
 def files_under(path: Path) -> set[str]:
     """Every file and directory below `path`, relative, as strings."""
     return {str(p.relative_to(path)) for p in path.rglob("*")}
+
+
+class AwsCli:
+    """Runs `aws` with a private config, credentials and CA bundle for one server."""
+
+    def __init__(self, server: Server, home: Path, multipart_mb: int = 8):
+        self.server = server
+        home.mkdir(parents=True, exist_ok=True)
+        config = home / "config"
+        config.write_text(
+            "[default]\n"
+            f"region = {REGION}\n"
+            "output = json\n"
+            "s3 =\n"
+            "    addressing_style = path\n"
+            f"    multipart_threshold = {multipart_mb}MB\n"
+            f"    multipart_chunksize = {multipart_mb}MB\n"
+            "\n[profile sigv4]\n"
+            f"region = {REGION}\n"
+            "output = json\n"
+            "s3 =\n"
+            "    addressing_style = path\n"
+            "    signature_version = s3v4\n"
+        )
+        creds = home / "credentials"
+        keys = (f"aws_access_key_id = {server.access_key}\n"
+                f"aws_secret_access_key = {server.secret_key}\n")
+        creds.write_text(f"[default]\n{keys}\n[sigv4]\n{keys}")
+        extra = {
+            "AWS_CONFIG_FILE": str(config),
+            "AWS_SHARED_CREDENTIALS_FILE": str(creds),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_RETRY_MODE": "standard",
+            "AWS_MAX_ATTEMPTS": "1",
+            "HOME": str(home),
+        }
+        if server.https:
+            extra["AWS_CA_BUNDLE"] = str(server.ca_file)  # the test CA, not the system bundle
+        self.env = clean_env(**extra)
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 300):
+        cmd = [tool("aws"), "--endpoint-url", self.server.endpoint, *args]
+        return run(cmd, env=self.env, check=check, timeout=timeout)
+
+    def json(self, *args: str):
+        out = self(*args).stdout
+        return json.loads(out) if out.strip() else {}

@@ -15,62 +15,14 @@ import hashlib
 import json
 import re
 import urllib.error
-from pathlib import Path
 
 import pytest
 
 import harness
-from harness import MIB
+from harness import MIB, AwsCli
 
 SMALL = harness.det_bytes(3000, seed=11)
 BIG = harness.det_bytes(20 * 1000 * 1000, seed=12)  # 3 parts of 8 MiB chunks
-
-
-class AwsCli:
-    """Runs `aws` with a private config, credentials and CA bundle for one server."""
-
-    def __init__(self, server: harness.Server, home: Path):
-        self.server = server
-        home.mkdir(parents=True, exist_ok=True)
-        config = home / "config"
-        config.write_text(
-            "[default]\n"
-            f"region = {harness.REGION}\n"
-            "output = json\n"
-            "s3 =\n"
-            "    addressing_style = path\n"
-            "    multipart_threshold = 8MB\n"
-            "    multipart_chunksize = 8MB\n"
-            "\n[profile sigv4]\n"
-            f"region = {harness.REGION}\n"
-            "output = json\n"
-            "s3 =\n"
-            "    addressing_style = path\n"
-            "    signature_version = s3v4\n"
-        )
-        creds = home / "credentials"
-        keys = (f"aws_access_key_id = {server.access_key}\n"
-                f"aws_secret_access_key = {server.secret_key}\n")
-        creds.write_text(f"[default]\n{keys}\n[sigv4]\n{keys}")
-        extra = {
-            "AWS_CONFIG_FILE": str(config),
-            "AWS_SHARED_CREDENTIALS_FILE": str(creds),
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_RETRY_MODE": "standard",
-            "AWS_MAX_ATTEMPTS": "1",
-            "HOME": str(home),
-        }
-        if server.https:
-            extra["AWS_CA_BUNDLE"] = str(server.ca_file)  # the test CA, not the system bundle
-        self.env = harness.clean_env(**extra)
-
-    def __call__(self, *args: str, check: bool = True, timeout: float = 300):
-        cmd = [harness.tool("aws"), "--endpoint-url", self.server.endpoint, *args]
-        return harness.run(cmd, env=self.env, check=check, timeout=timeout)
-
-    def json(self, *args: str):
-        out = self(*args).stdout
-        return json.loads(out) if out.strip() else {}
 
 
 @pytest.fixture(scope="module", params=["http", "https"])

@@ -138,7 +138,8 @@ def test_complete_multipart_malformed_xml(server, s3, bucket, unchanged):
                      f"</ETag></Part></CompleteMultipartUpload>".encode()):
             r = send(server, "POST", f"/{bucket}/{key}",
                      f"uploadId={urllib.parse.quote(uid, safe='')}", body)
-            assert (r.status, r.error_code()) in ((400, "MalformedXML"), (400, "InvalidArgument")), r
+            assert r.status == 400, r
+            assert r.error_code() in ("MalformedXML", "InvalidArgument"), r
         # The upload is still there, untouched, and no object appeared.
         parts = s3.list_parts(Bucket=bucket, Key=key, UploadId=uid)["Parts"]
         assert [p["PartNumber"] for p in parts] == [1]

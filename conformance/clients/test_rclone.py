@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 import harness
-from harness import MIB
 
 SMALLS = {f"f{i}.txt": harness.det_bytes(10 + 997 * i, seed=30 + i) for i in range(4)}
 BIG = harness.det_bytes(20 * 1000 * 1000, seed=39)
