@@ -11,6 +11,7 @@ comparing hashes.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from pathlib import Path
 
@@ -89,6 +90,18 @@ def test_copy_up_and_list(rclone, bucket, src, s3):
     assert etag.strip('"').endswith("-4"), etag
     buckets = rclone("lsd", "t:").stdout.decode()
     assert bucket in buckets
+
+
+def test_payload_modes(rclone, bucket, src):
+    """Which x-amz-content-sha256 rclone (aws-sdk-go) sends for a single PUT and for parts."""
+    proc = rclone("copy", "--dump", "headers", str(src), f"t:{bucket}/modes")
+    log = proc.stderr.decode(errors="replace")
+    modes = set(re.findall(r"(?im)^X-Amz-Content-Sha256:\s*(\S+)", log))
+    assert modes, "no request headers in rclone --dump headers output"
+    named = {"signed-sha256" if re.fullmatch(r"[0-9a-f]{64}", m) else m for m in modes}
+    print(f"rclone payload modes: {sorted(named)}")
+    assert named <= {"signed-sha256", "UNSIGNED-PAYLOAD"}, named
+    rclone("purge", f"t:{bucket}/modes")
 
 
 def test_cat_and_ranges(rclone, bucket):

@@ -87,6 +87,15 @@ def test_multipart_put(s3cmd, s3, bucket, files, tmp_path):
     assert harness.sha256_file(tmp_path / "big.bin") == harness.sha256(BIG)
 
 
+def test_payload_mode(s3cmd, bucket, files):
+    """s3cmd signs its payloads (SigV4, hex SHA-256 of the body)."""
+    proc = s3cmd("-d", "put", str(files / "small.bin"), f"s3://{bucket}/mode/small.bin")
+    log = (proc.stdout + proc.stderr).decode(errors="replace")
+    modes = set(re.findall(r"x-amz-content-sha256'?[:,]\s*'?([0-9a-zA-Z-]+)", log))
+    assert harness.sha256(SMALL) in modes, modes
+    s3cmd("del", f"s3://{bucket}/mode/small.bin")
+
+
 def test_resumed_get_uses_range(s3cmd, bucket, files, tmp_path):
     s3cmd("put", str(files / "big.bin"), f"s3://{bucket}/dir/resume.bin")
     partial = tmp_path / "resume.bin"
