@@ -128,7 +128,9 @@ impl ChecksumHasher {
         match algorithm {
             ChecksumAlgorithm::Crc32 => ChecksumHasher::Crc32(crc32fast::Hasher::new()),
             ChecksumAlgorithm::Crc32c => ChecksumHasher::Crc32c(0),
-            ChecksumAlgorithm::Crc64Nvme => ChecksumHasher::Crc64Nvme(crc64fast_nvme::Digest::new()),
+            ChecksumAlgorithm::Crc64Nvme => {
+                ChecksumHasher::Crc64Nvme(crc64fast_nvme::Digest::new())
+            }
             ChecksumAlgorithm::Sha1 => ChecksumHasher::Sha1(sha1::Sha1::new()),
             ChecksumAlgorithm::Sha256 => ChecksumHasher::Sha256(sha2::Sha256::new()),
         }
@@ -213,7 +215,11 @@ impl BodyHashes {
     pub fn finish(self) -> BodyDigests {
         BodyDigests {
             md5: self.md5.finalize().into(),
-            checksums: self.checksums.into_iter().map(ChecksumHasher::finish).collect(),
+            checksums: self
+                .checksums
+                .into_iter()
+                .map(ChecksumHasher::finish)
+                .collect(),
         }
     }
 }
@@ -263,7 +269,10 @@ pub fn multipart_etag(part_etags: &[String]) -> String {
 
 /// The composite checksum of a multipart object: checksum of the concatenated binary part
 /// checksums, base64, + "-N". `None` if any part lacks a checksum of `algorithm`.
-pub fn composite_checksum(algorithm: ChecksumAlgorithm, parts: &[Option<Checksum>]) -> Option<Checksum> {
+pub fn composite_checksum(
+    algorithm: ChecksumAlgorithm,
+    parts: &[Option<Checksum>],
+) -> Option<Checksum> {
     let mut h = ChecksumHasher::new(algorithm);
     for p in parts {
         let p = p.as_ref().filter(|c| c.algorithm == algorithm)?;
@@ -289,7 +298,10 @@ mod tests {
         // Values as S3 reports them for the body "hello".
         assert_eq!(one(ChecksumAlgorithm::Crc32, b"hello"), "NhCmhg==");
         assert_eq!(one(ChecksumAlgorithm::Crc32c, b"hello"), "mnG7TA==");
-        assert_eq!(one(ChecksumAlgorithm::Sha1, b"hello"), "qvTGHdzF6KLavt4PO0gs2a6pQ00=");
+        assert_eq!(
+            one(ChecksumAlgorithm::Sha1, b"hello"),
+            "qvTGHdzF6KLavt4PO0gs2a6pQ00="
+        );
         assert_eq!(
             one(ChecksumAlgorithm::Sha256, b"hello"),
             "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="

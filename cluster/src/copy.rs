@@ -6,9 +6,9 @@
 use futures::StreamExt as _;
 
 use crate::body::{ByteStream, ObjectBody};
+use crate::names::DataId;
 use crate::names::{BucketName, ObjectKey};
 use crate::object::put::{commit_staged, discard_staged, new_erasure, stage_body, Claims};
-use crate::names::DataId;
 use crate::types::{CopyOptions, ObjectInfo};
 use crate::{Store, StoreError};
 
@@ -39,7 +39,10 @@ pub(crate) async fn copy_object(
     }
     store.require_bucket(dst.0).await?;
     let source = store.get_object(src.0, src.1, None, None).await?;
-    let meta = opts.replace_meta.clone().unwrap_or_else(|| source.info.meta.clone());
+    let meta = opts
+        .replace_meta
+        .clone()
+        .unwrap_or_else(|| source.info.meta.clone());
     let algorithm = source.info.checksum.as_ref().map(|c| c.algorithm);
     let set = store.set_for(dst.0, dst.1).clone();
     let erasure = new_erasure(&set, &DataId::generate());
@@ -48,13 +51,32 @@ pub(crate) async fn copy_object(
         algorithm,
         expected: None,
     };
-    let staged = stage_body(&set, &erasure, CopyBody(source.body), &crate::record::part_file(1), &claims, true)
-        .await
-        .map_err(|e| match e {
-            StoreError::Body(io) => StoreError::Internal(format!("reading the copy source failed: {io}")),
-            other => other,
-        })?;
-    let result = commit_staged(store, &set, dst.0.as_str(), dst.1.as_str(), &erasure, &staged, meta, &opts.precondition).await;
+    let staged = stage_body(
+        &set,
+        &erasure,
+        CopyBody(source.body),
+        &crate::record::part_file(1),
+        &claims,
+        true,
+    )
+    .await
+    .map_err(|e| match e {
+        StoreError::Body(io) => {
+            StoreError::Internal(format!("reading the copy source failed: {io}"))
+        }
+        other => other,
+    })?;
+    let result = commit_staged(
+        store,
+        &set,
+        dst.0.as_str(),
+        dst.1.as_str(),
+        &erasure,
+        &staged,
+        meta,
+        &opts.precondition,
+    )
+    .await;
     if result.is_err() && staged.inline.is_none() {
         discard_staged(&set, &staged.tmp).await;
     }

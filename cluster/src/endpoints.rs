@@ -40,10 +40,12 @@ impl Endpoint {
                 return bad("a URL endpoint needs a drive path");
             }
             let (host, port) = match hostport.rsplit_once(':') {
-                Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => match p.parse::<u16>() {
-                    Ok(p) => (h, Some(p)),
-                    Err(_) => return bad("invalid port"),
-                },
+                Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => {
+                    match p.parse::<u16>() {
+                        Ok(p) => (h, Some(p)),
+                        Err(_) => return bad("invalid port"),
+                    }
+                }
                 _ => (hostport, None),
             };
             if host.is_empty() {
@@ -135,7 +137,9 @@ pub fn expand_ellipses(s: &str) -> Result<Vec<String>, StoreError> {
     let mut results = vec![String::new()];
     let total: usize = pieces.iter().map(Vec::len).product();
     if total > 65_536 {
-        return Err(StoreError::Config(format!("endpoint {s:?} expands to too many drives")));
+        return Err(StoreError::Config(format!(
+            "endpoint {s:?} expands to too many drives"
+        )));
     }
     results.clear();
     for mut n in 0..total {
@@ -156,7 +160,11 @@ fn expand_range(inner: &str, whole: &str) -> Result<Vec<String>, StoreError> {
         if x > y {
             return Err(bad());
         }
-        let width = if a.starts_with('0') && a.len() > 1 { a.len() } else { 0 };
+        let width = if a.starts_with('0') && a.len() > 1 {
+            a.len()
+        } else {
+            0
+        };
         return Ok((x..=y).map(|n| format!("{n:0width$}")).collect());
     }
     let (ac, bc) = (a.chars().collect::<Vec<_>>(), b.chars().collect::<Vec<_>>());
@@ -184,7 +192,10 @@ mod tests {
             expand_ellipses("/d{08...10}").unwrap_or_default(),
             strs(&["/d08", "/d09", "/d10"])
         );
-        assert_eq!(expand_ellipses("/x{a...c}").unwrap_or_default(), strs(&["/xa", "/xb", "/xc"]));
+        assert_eq!(
+            expand_ellipses("/x{a...c}").unwrap_or_default(),
+            strs(&["/xa", "/xb", "/xc"])
+        );
     }
 
     #[test]
@@ -194,17 +205,22 @@ mod tests {
         assert_eq!(e[0].to_string(), "http://node1:9000/d1");
         assert_eq!(e[1].to_string(), "http://node2:9000/d1");
         assert_eq!(e[4].to_string(), "http://node1:9000/d2");
-        assert!(matches!(&e[7], Endpoint::Url { host, port: Some(9000), path, .. } if host == "node4" && path == "/d2"));
+        assert!(
+            matches!(&e[7], Endpoint::Url { host, port: Some(9000), path, .. } if host == "node4" && path == "/d2")
+        );
     }
 
     #[test]
     fn plain_lists_and_errors() {
         let e = expand_endpoints(&strs(&["/a", "/b /c"])).unwrap_or_default();
-        assert_eq!(e, vec![
-            Endpoint::Local("/a".into()),
-            Endpoint::Local("/b".into()),
-            Endpoint::Local("/c".into())
-        ]);
+        assert_eq!(
+            e,
+            vec![
+                Endpoint::Local("/a".into()),
+                Endpoint::Local("/b".into()),
+                Endpoint::Local("/c".into())
+            ]
+        );
         assert!(expand_endpoints(&strs(&["/a{1...2"])).is_err());
         assert!(expand_endpoints(&strs(&["/a{3...1}"])).is_err());
         assert!(expand_endpoints(&strs(&["/a", "/a"])).is_err());

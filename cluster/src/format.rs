@@ -67,7 +67,7 @@ pub fn decide(
             }
         }
     }
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     let deployment = counts
         .first()
         .map(|(d, _)| d.to_string())
@@ -127,7 +127,8 @@ pub fn decide(
             Probe::Unformatted => {
                 return Err(refuse(
                     i,
-                    "it holds files but no format record; empty it or point at the right drive".into(),
+                    "it holds files but no format record; empty it or point at the right drive"
+                        .into(),
                 ))
             }
             Probe::Offline(_) => out.push(Decision::Offline),
@@ -146,7 +147,8 @@ mod tests {
 
     fn fresh_deployment(n: usize) -> Vec<FormatRecord> {
         let layout = SetLayout::new(n, None).expect("valid layout");
-        let (_, d) = decide(&names(n), &vec![Probe::Fresh; n], &layout).expect("fresh drives format");
+        let (_, d) =
+            decide(&names(n), &vec![Probe::Fresh; n], &layout).expect("fresh drives format");
         d.into_iter()
             .map(|d| match d {
                 Decision::Format(f) => f,
@@ -159,7 +161,10 @@ mod tests {
     fn fresh_drives_get_one_deployment_and_their_slots() {
         let f = fresh_deployment(4);
         assert!(f.iter().all(|r| r.deployment_id == f[0].deployment_id));
-        assert_eq!(f.iter().map(|r| r.slot).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+        assert_eq!(
+            f.iter().map(|r| r.slot).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3]
+        );
     }
 
     #[test]

@@ -24,28 +24,39 @@ const HEAL_BATCH_BLOCKS: u64 = 4;
 /// Objects waiting to be healed, each at most once.
 #[derive(Debug, Default)]
 pub struct HealQueue {
-    inner: Mutex<(VecDeque<(String, String)>, BTreeSet<(String, String)>)>,
+    inner: Mutex<QueueState>,
+}
+
+/// Queue order plus membership (for de-duplication).
+#[derive(Debug, Default)]
+struct QueueState {
+    order: VecDeque<(String, String)>,
+    members: BTreeSet<(String, String)>,
 }
 
 impl HealQueue {
     pub(crate) fn push(&self, bucket: &str, key: &str) {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let item = (bucket.to_owned(), key.to_owned());
-        if g.1.insert(item.clone()) {
-            g.0.push_back(item);
+        if g.members.insert(item.clone()) {
+            g.order.push_back(item);
         }
     }
 
     /// Takes the next queued (bucket, key).
     pub fn pop(&self) -> Option<(String, String)> {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let item = g.0.pop_front()?;
-        g.1.remove(&item);
+        let item = g.order.pop_front()?;
+        g.members.remove(&item);
         Some(item)
     }
 
     pub fn len(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).0.len()
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .order
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -56,13 +67,17 @@ impl HealQueue {
         self.inner
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .1
+            .members
             .contains(&(bucket.to_owned(), key.to_owned()))
     }
 }
 
 /// Heals one object: see the module docs. Holds the key's lock while it works.
-pub(crate) async fn heal_object(store: &Store, b: &BucketName, k: &ObjectKey) -> Result<HealReport, StoreError> {
+pub(crate) async fn heal_object(
+    store: &Store,
+    b: &BucketName,
+    k: &ObjectKey,
+) -> Result<HealReport, StoreError> {
     let set = store.set_for(b, k).clone();
     let (bucket, key) = (b.as_str(), k.as_str());
     let _guard = store.inner.locks.lock(format!("{bucket}/{key}")).await;
@@ -104,7 +119,9 @@ pub(crate) async fn heal_object(store: &Store, b: &BucketName, k: &ObjectKey) ->
         }
     }
     for &slot in &targets {
-        report.damaged_drives.push(set.drives[slot].endpoint().to_owned());
+        report
+            .damaged_drives
+            .push(set.drives[slot].endpoint().to_owned());
     }
     if targets.is_empty() {
         return Ok(report);
@@ -120,15 +137,25 @@ pub(crate) async fn heal_object(store: &Store, b: &BucketName, k: &ObjectKey) ->
     }
 
     // Pass 2: rebuild the targets' shards from the good sources and commit them.
-    let healed = rebuild(&set, bucket, key, &record, &geometry, &sources, &targets, &records).await?;
+    let healed = rebuild(
+        &set, bucket, key, &record, &geometry, &sources, &targets, &records,
+    )
+    .await?;
     for slot in healed {
-        report.healed_drives.push(set.drives[slot].endpoint().to_owned());
+        report
+            .healed_drives
+            .push(set.drives[slot].endpoint().to_owned());
     }
     Ok(report)
 }
 
 /// Removes a stale version's record and data from one drive.
-async fn remove_version(d: &dyn Drive, bucket: &str, key: &str, v: &VersionRecord) -> Result<(), StoreError> {
+async fn remove_version(
+    d: &dyn Drive,
+    bucket: &str,
+    key: &str,
+    v: &VersionRecord,
+) -> Result<(), StoreError> {
     let mut ops = vec![MetaOp::Delete {
         table: Table::Objects,
         key: object_key(bucket, key),
@@ -141,19 +168,28 @@ async fn remove_version(d: &dyn Drive, bucket: &str, key: &str, v: &VersionRecor
     }
     d.meta_apply(ops).await.map_err(StoreError::internal)?;
     if let DataLocation::Files(id) = &v.location {
-        d.delete_data(bucket, id).await.map_err(StoreError::internal)?;
+        d.delete_data(bucket, id)
+            .await
+            .map_err(StoreError::internal)?;
     }
     Ok(())
 }
 
 /// Counts the shard blocks of `slot` that are missing or fail their hash (every block of
 /// every part is read).
-async fn verify_slot(d: &dyn Drive, bucket: &str, record: &VersionRecord, g: &erasure::Geometry) -> u64 {
+async fn verify_slot(
+    d: &dyn Drive,
+    bucket: &str,
+    record: &VersionRecord,
+    g: &erasure::Geometry,
+) -> u64 {
     let mut bad = 0u64;
     match &record.location {
         DataLocation::Inline(id) => {
             let part = &record.parts[0];
-            let bytes = d.meta_get(Table::Inline, id.as_str().as_bytes().to_vec()).await;
+            let bytes = d
+                .meta_get(Table::Inline, id.as_str().as_bytes().to_vec())
+                .await;
             let bytes = match bytes {
                 Ok(Some(b)) => b,
                 _ => return g.block_count(part.size).max(1),
@@ -163,7 +199,10 @@ async fn verify_slot(d: &dyn Drive, bucket: &str, record: &VersionRecord, g: &er
             }
             for blk in 0..g.block_count(part.size) {
                 let r = g.framed_block_range(part.size, blk);
-                if !erasure::verify_framed(&bytes[r.start as usize..r.end as usize], g.shard_len(g.block_len(part.size, blk))) {
+                if !erasure::verify_framed(
+                    &bytes[r.start as usize..r.end as usize],
+                    g.shard_len(g.block_len(part.size, blk)),
+                ) {
                     bad += 1;
                 }
             }
@@ -193,8 +232,12 @@ async fn verify_slot(d: &dyn Drive, bucket: &str, record: &VersionRecord, g: &er
                         Ok(buf) => {
                             for b in blk..end {
                                 let r = g.framed_block_range(part.size, b);
-                                let framed = &buf[(r.start - base) as usize..(r.end - base) as usize];
-                                if !erasure::verify_framed(framed, g.shard_len(g.block_len(part.size, b))) {
+                                let framed =
+                                    &buf[(r.start - base) as usize..(r.end - base) as usize];
+                                if !erasure::verify_framed(
+                                    framed,
+                                    g.shard_len(g.block_len(part.size, b)),
+                                ) {
                                     bad += 1;
                                 }
                             }
@@ -243,8 +286,8 @@ async fn rebuild(
             readers[s] = open_source(set.drives[s].as_ref(), bucket, &record.location, part).await;
         }
         let mut sinks: Vec<Sink> = Vec::new();
-        for slot in 0..set.total() {
-            sinks.push(if !targets.contains(&slot) || !alive[slot] {
+        for (slot, up) in alive.iter().enumerate() {
+            sinks.push(if !targets.contains(&slot) || !up {
                 Sink::Failed
             } else if inline {
                 Sink::Memory(Vec::new())
@@ -284,7 +327,13 @@ async fn rebuild(
                     let r = geo.framed_block_range(size, b);
                     let mut shards: Vec<Option<Vec<u8>>> = by_shard
                         .iter()
-                        .map(|x| x.as_ref().and_then(|v| v.get((r.start - base) as usize..(r.end - base) as usize)).map(<[u8]>::to_vec))
+                        .map(|x| {
+                            x.as_ref()
+                                .and_then(|v| {
+                                    v.get((r.start - base) as usize..(r.end - base) as usize)
+                                })
+                                .map(<[u8]>::to_vec)
+                        })
                         .collect();
                     dec.reconstruct_block(&mut shards, geo.block_len(size, b))?;
                     for (i, s) in shards.into_iter().enumerate() {
@@ -410,13 +459,20 @@ enum Source {
 impl Source {
     async fn read(&self, offset: u64, len: usize) -> Option<Vec<u8>> {
         match self {
-            Source::Inline(b) => b.get(offset as usize..offset as usize + len).map(<[u8]>::to_vec),
+            Source::Inline(b) => b
+                .get(offset as usize..offset as usize + len)
+                .map(<[u8]>::to_vec),
             Source::File(r) => r.read_at(offset, len).await.ok(),
         }
     }
 }
 
-async fn open_source(d: &dyn Drive, bucket: &str, loc: &DataLocation, part: &PartRef) -> Option<Source> {
+async fn open_source(
+    d: &dyn Drive,
+    bucket: &str,
+    loc: &DataLocation,
+    part: &PartRef,
+) -> Option<Source> {
     match loc {
         DataLocation::Inline(id) => d
             .meta_get(Table::Inline, id.as_str().as_bytes().to_vec())
@@ -424,7 +480,11 @@ async fn open_source(d: &dyn Drive, bucket: &str, loc: &DataLocation, part: &Par
             .ok()
             .flatten()
             .map(Source::Inline),
-        DataLocation::Files(id) => d.open_shard(bucket, id, &part.file).await.ok().map(Source::File),
+        DataLocation::Files(id) => d
+            .open_shard(bucket, id, &part.file)
+            .await
+            .ok()
+            .map(Source::File),
     }
 }
 
@@ -434,7 +494,9 @@ impl Store {
     pub async fn heal_queued(&self) -> usize {
         let mut n = 0;
         while let Some((b, k)) = self.inner.heal_queue.pop() {
-            let (Ok(b), Ok(k)) = (BucketName::new(&b), ObjectKey::new(&k)) else { continue };
+            let (Ok(b), Ok(k)) = (BucketName::new(&b), ObjectKey::new(&k)) else {
+                continue;
+            };
             if self.heal_object(&b, &k).await.is_ok() {
                 n += 1;
             }

@@ -60,11 +60,20 @@ impl SetScanner {
             end: self.end.clone(),
             limit: self.batch,
         };
-        let results = join_all(self.set.drives.iter().map(|d| d.meta_scan(Table::Objects, range.clone()))).await;
+        let results = join_all(
+            self.set
+                .drives
+                .iter()
+                .map(|d| d.meta_scan(Table::Objects, range.clone())),
+        )
+        .await;
         let answered = results.iter().filter(|r| r.is_ok()).count();
         let quorum = self.set.read_quorum();
         if answered < quorum {
-            return Err(StoreError::ReadQuorum { ok: answered, need: quorum });
+            return Err(StoreError::ReadQuorum {
+                ok: answered,
+                need: quorum,
+            });
         }
         // Only keys up to the smallest last key of a full batch are complete on every drive.
         let bound: Option<Vec<u8>> = results
@@ -85,10 +94,12 @@ impl SetScanner {
             let votes: SlotRecords = results
                 .iter()
                 .map(|r| match r {
-                    Ok(entries) => match entries.binary_search_by(|(k, _)| k.as_slice().cmp(&key)) {
-                        Ok(i) => VersionRecord::decode(&entries[i].1).map(Some),
-                        Err(_) => Ok(None),
-                    },
+                    Ok(entries) => {
+                        match entries.binary_search_by(|(k, _)| k.as_slice().cmp(&key)) {
+                            Ok(i) => VersionRecord::decode(&entries[i].1).map(Some),
+                            Err(_) => Ok(None),
+                        }
+                    }
                     Err(_) => Err(DriveError::Offline(String::new())),
                 })
                 .collect();
@@ -106,14 +117,22 @@ impl SetScanner {
 }
 
 /// The common prefix of `key` (relative to the bucket) under `prefix`/`delimiter`, if any.
-pub(crate) fn common_prefix<'a>(key: &'a str, prefix: &str, delimiter: Option<&str>) -> Option<&'a str> {
+pub(crate) fn common_prefix<'a>(
+    key: &'a str,
+    prefix: &str,
+    delimiter: Option<&str>,
+) -> Option<&'a str> {
     let d = delimiter.filter(|d| !d.is_empty())?;
     let rest = key.get(prefix.len()..)?;
     rest.find(d).map(|i| &key[..prefix.len() + i + d.len()])
 }
 
 /// ListObjects / ListObjectsV2 (one page).
-pub(crate) async fn list_objects(store: &Store, b: &BucketName, q: &ListQuery) -> Result<ListPage, StoreError> {
+pub(crate) async fn list_objects(
+    store: &Store,
+    b: &BucketName,
+    q: &ListQuery,
+) -> Result<ListPage, StoreError> {
     let mut page = ListPage::default();
     if q.max_keys == 0 {
         return Ok(page);
@@ -128,7 +147,9 @@ pub(crate) async fn list_objects(store: &Store, b: &BucketName, q: &ListQuery) -
         if sa_full >= full_prefix {
             start = Bound::Excluded(sa_full);
             // A start-after inside a common prefix already returned skips the whole prefix.
-            if let Some(cp) = common_prefix(sa, &q.prefix, delimiter).filter(|_| sa.starts_with(&q.prefix)) {
+            if let Some(cp) =
+                common_prefix(sa, &q.prefix, delimiter).filter(|_| sa.starts_with(&q.prefix))
+            {
                 if let Some(next) = prefix_successor(&object_prefix(bucket, cp)) {
                     start = Bound::Included(next);
                 }
@@ -183,7 +204,10 @@ pub(crate) async fn list_objects(store: &Store, b: &BucketName, q: &ListQuery) -
             }
             continue;
         }
-        let (_, record) = scanners[i].buffer.pop_front().expect("peeked entry is present");
+        let (_, record) = scanners[i]
+            .buffer
+            .pop_front()
+            .expect("peeked entry is present");
         page.objects.push(record.info(bucket, &key));
         page.next_start_after = Some(key);
         emitted += 1;

@@ -26,7 +26,13 @@ pub enum Table {
 }
 
 impl Table {
-    const ALL: [Table; 5] = [Table::Buckets, Table::Objects, Table::Inline, Table::Uploads, Table::Parts];
+    const ALL: [Table; 5] = [
+        Table::Buckets,
+        Table::Objects,
+        Table::Inline,
+        Table::Uploads,
+        Table::Parts,
+    ];
 
     fn def(self) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
         TableDefinition::new(match self {
@@ -39,11 +45,21 @@ impl Table {
     }
 }
 
+/// Key-value pairs in key order, as a scan returns them.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// One change inside a metadata transaction.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MetaOp {
-    Put { table: Table, key: Vec<u8>, value: Vec<u8> },
-    Delete { table: Table, key: Vec<u8> },
+    Put {
+        table: Table,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Delete {
+        table: Table,
+        key: Vec<u8>,
+    },
 }
 
 /// A key-ordered range of one table.
@@ -115,11 +131,13 @@ impl MetaStore {
     }
 
     /// Up to `range.limit` entries in key order.
-    pub fn scan(&self, table: Table, range: &ScanRange) -> Result<Vec<(Vec<u8>, Vec<u8>)>, DriveError> {
+    pub fn scan(&self, table: Table, range: &ScanRange) -> Result<Entries, DriveError> {
         let tx = self.db.begin_read().map_err(meta_err)?;
         let t = tx.open_table(table.def()).map_err(meta_err)?;
         let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (as_ref(&range.start), as_ref(&range.end));
-        if let (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) = bounds {
+        if let (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) =
+            bounds
+        {
             if a > b {
                 return Ok(Vec::new());
             }
@@ -153,7 +171,8 @@ impl MetaStore {
                     .expect("every table was opened above");
                 match op {
                     MetaOp::Put { value, .. } => {
-                        t.insert(key.as_slice(), value.as_slice()).map_err(meta_err)?;
+                        t.insert(key.as_slice(), value.as_slice())
+                            .map_err(meta_err)?;
                     }
                     MetaOp::Delete { .. } => {
                         t.remove(key.as_slice()).map_err(meta_err)?;
@@ -188,7 +207,10 @@ mod tests {
         };
         m.apply(&[put("b/a"), put("b/a/b"), put("b/c"), put("c/x")])?;
         let got = m.scan(Table::Objects, &ScanRange::prefix(b"b/", 10))?;
-        let keys: Vec<_> = got.iter().map(|(k, _)| String::from_utf8_lossy(k).to_string()).collect();
+        let keys: Vec<_> = got
+            .iter()
+            .map(|(k, _)| String::from_utf8_lossy(k).to_string())
+            .collect();
         assert_eq!(keys, vec!["b/a", "b/a/b", "b/c"]);
         m.apply(&[MetaOp::Delete {
             table: Table::Objects,
@@ -196,7 +218,10 @@ mod tests {
         }])?;
         assert_eq!(m.get(Table::Objects, b"b/a")?, None);
         assert_eq!(m.get(Table::Objects, b"b/a/b")?, Some(b"b/a/b".to_vec()));
-        assert_eq!(m.scan(Table::Objects, &ScanRange::prefix(b"b/", 1))?.len(), 1);
+        assert_eq!(
+            m.scan(Table::Objects, &ScanRange::prefix(b"b/", 1))?.len(),
+            1
+        );
         Ok(())
     }
 

@@ -18,8 +18,8 @@ use crate::object::put::{
     commit_version_locked, discard_staged, new_erasure, stage_body, Claims, ExtraOps, NewData,
 };
 use crate::record::{
-    decode, encode, now_ns, object_prefix, part_key, parts_prefix, to_system_time, upload_key, DataLocation,
-    PartRecord, PartRef, UploadRecord, VersionRecord,
+    decode, encode, now_ns, object_prefix, part_key, parts_prefix, to_system_time, upload_key,
+    DataLocation, PartRecord, PartRef, UploadRecord, VersionRecord,
 };
 use crate::set::ErasureSet;
 use crate::types::*;
@@ -35,7 +35,11 @@ fn lock_name(b: &BucketName, k: &ObjectKey) -> String {
 }
 
 /// Reads one metadata key from every drive of the set.
-async fn read_all(set: &ErasureSet, table: Table, key: &[u8]) -> Vec<Result<Option<Vec<u8>>, DriveError>> {
+async fn read_all(
+    set: &ErasureSet,
+    table: Table,
+    key: &[u8],
+) -> Vec<Result<Option<Vec<u8>>, DriveError>> {
     join_all(set.drives.iter().map(|d| d.meta_get(table, key.to_vec()))).await
 }
 
@@ -46,7 +50,12 @@ async fn settle_upload(
     k: &ObjectKey,
     id: &UploadId,
 ) -> Result<(UploadRecord, Vec<Option<UploadRecord>>), StoreError> {
-    let results = read_all(set, Table::Uploads, &upload_key(b.as_str(), k.as_str(), id.as_str())).await;
+    let results = read_all(
+        set,
+        Table::Uploads,
+        &upload_key(b.as_str(), k.as_str(), id.as_str()),
+    )
+    .await;
     let per_slot: Vec<Option<UploadRecord>> = results
         .iter()
         .map(|r| match r {
@@ -60,7 +69,10 @@ async fn settle_upload(
     match per_slot.iter().flatten().next() {
         Some(rec) if present >= q => Ok((rec.clone(), per_slot)),
         _ if absent >= q || present == 0 => Err(StoreError::NoSuchUpload),
-        _ => Err(StoreError::ReadQuorum { ok: present, need: q }),
+        _ => Err(StoreError::ReadQuorum {
+            ok: present,
+            need: q,
+        }),
     }
 }
 
@@ -71,24 +83,38 @@ async fn settle_parts(
     id: &UploadId,
 ) -> Result<(BTreeMap<u32, PartRecord>, Vec<Vec<(Vec<u8>, Vec<u8>)>>), StoreError> {
     let range = ScanRange::prefix(&parts_prefix(id.as_str()), usize::MAX);
-    let results = join_all(set.drives.iter().map(|d| d.meta_scan(Table::Parts, range.clone()))).await;
+    let results = join_all(
+        set.drives
+            .iter()
+            .map(|d| d.meta_scan(Table::Parts, range.clone())),
+    )
+    .await;
     let answered = results.iter().filter(|r| r.is_ok()).count();
     let q = set.read_quorum();
     if answered < q {
-        return Err(StoreError::ReadQuorum { ok: answered, need: q });
+        return Err(StoreError::ReadQuorum {
+            ok: answered,
+            need: q,
+        });
     }
     let mut votes: BTreeMap<(u32, String), (usize, PartRecord)> = BTreeMap::new();
     for entries in results.iter().flatten() {
         for (_, v) in entries {
             if let Ok(p) = decode::<PartRecord>(v) {
-                let e = votes.entry((p.part.number, p.version_id.clone())).or_insert((0, p));
+                let e = votes
+                    .entry((p.part.number, p.version_id.clone()))
+                    .or_insert((0, p));
                 e.0 += 1;
             }
         }
     }
     let mut parts: BTreeMap<u32, PartRecord> = BTreeMap::new();
     for ((n, _), (count, rec)) in votes {
-        if count >= q && parts.get(&n).is_none_or(|p| p.mod_time_ns < rec.mod_time_ns) {
+        if count >= q
+            && parts
+                .get(&n)
+                .is_none_or(|p| p.mod_time_ns < rec.mod_time_ns)
+        {
             parts.insert(n, rec);
         }
     }
@@ -309,7 +335,10 @@ pub(crate) async fn complete_multipart(
     if parts.is_empty() {
         return Err(StoreError::InvalidPart);
     }
-    if parts.windows(2).any(|w| w[0].part_number >= w[1].part_number) {
+    if parts
+        .windows(2)
+        .any(|w| w[0].part_number >= w[1].part_number)
+    {
         return Err(StoreError::InvalidPartOrder);
     }
     let mut chosen: Vec<PartRef> = Vec::with_capacity(parts.len());
@@ -320,13 +349,22 @@ pub(crate) async fn complete_multipart(
         }
         chosen.push(p.part.clone());
     }
-    if chosen[..chosen.len() - 1].iter().any(|p| p.size < MIN_PART_SIZE) {
+    if chosen[..chosen.len() - 1]
+        .iter()
+        .any(|p| p.size < MIN_PART_SIZE)
+    {
         return Err(StoreError::EntityTooSmall);
     }
     let etags: Vec<String> = chosen.iter().map(|p| p.etag.clone()).collect();
-    let checksum = upload
-        .checksum_algorithm
-        .and_then(|a| composite_checksum(a, &chosen.iter().map(|p| p.checksum.clone()).collect::<Vec<_>>()));
+    let checksum = upload.checksum_algorithm.and_then(|a| {
+        composite_checksum(
+            a,
+            &chosen
+                .iter()
+                .map(|p| p.checksum.clone())
+                .collect::<Vec<_>>(),
+        )
+    });
     let record = VersionRecord {
         version_id: uuid::Uuid::new_v4().to_string(),
         mod_time_ns: now_ns(),
@@ -426,7 +464,10 @@ pub(crate) async fn abort_multipart(
                 table: Table::Uploads,
                 key: ukey,
             }];
-            ops.extend(parts.into_iter().map(|(key, _)| MetaOp::Delete { table: Table::Parts, key }));
+            ops.extend(parts.into_iter().map(|(key, _)| MetaOp::Delete {
+                table: Table::Parts,
+                key,
+            }));
             let ok = d.meta_apply(ops).await.is_ok();
             if ok {
                 let _ = d.delete_data(b.as_str(), &data_id).await;
@@ -447,11 +488,20 @@ pub(crate) async fn abort_multipart(
 
 /// Every upload of `bucket` under `prefix` that a read quorum of its set knows, sorted by
 /// key then upload id.
-async fn all_uploads(store: &Store, b: &BucketName, prefix: &str) -> Result<Vec<UploadRecord>, StoreError> {
+async fn all_uploads(
+    store: &Store,
+    b: &BucketName,
+    prefix: &str,
+) -> Result<Vec<UploadRecord>, StoreError> {
     let range = ScanRange::prefix(&object_prefix(b.as_str(), prefix), usize::MAX);
     let mut out = Vec::new();
     for set in &store.inner.sets {
-        let results = join_all(set.drives.iter().map(|d| d.meta_scan(Table::Uploads, range.clone()))).await;
+        let results = join_all(
+            set.drives
+                .iter()
+                .map(|d| d.meta_scan(Table::Uploads, range.clone())),
+        )
+        .await;
         let answered = results.iter().filter(|r| r.is_ok()).count();
         if answered < set.read_quorum() {
             return Err(StoreError::ReadQuorum {
@@ -475,11 +525,19 @@ async fn all_uploads(store: &Store, b: &BucketName, prefix: &str) -> Result<Vec<
     Ok(out)
 }
 
-pub(crate) async fn list_uploads(store: &Store, b: &BucketName, q: &UploadsQuery) -> Result<UploadsPage, StoreError> {
+pub(crate) async fn list_uploads(
+    store: &Store,
+    b: &BucketName,
+    q: &UploadsQuery,
+) -> Result<UploadsPage, StoreError> {
     let uploads = all_uploads(store, b, &q.prefix).await?;
     let delimiter = q.delimiter.as_deref().filter(|d| !d.is_empty());
     let mut page = UploadsPage::default();
-    let max = if q.max_uploads == 0 { 1000 } else { q.max_uploads };
+    let max = if q.max_uploads == 0 {
+        1000
+    } else {
+        q.max_uploads
+    };
     let mut emitted = 0;
     let mut last_cp: Option<String> = None;
     for u in uploads {
@@ -497,7 +555,10 @@ pub(crate) async fn list_uploads(store: &Store, b: &BucketName, q: &UploadsQuery
             if last_cp.as_ref() == Some(cp) {
                 continue;
             }
-            if q.key_marker.as_ref().is_some_and(|km| km.starts_with(cp.as_str())) {
+            if q.key_marker
+                .as_ref()
+                .is_some_and(|km| km.starts_with(cp.as_str()))
+            {
                 continue;
             }
         }
@@ -530,7 +591,9 @@ pub(crate) async fn list_uploads(store: &Store, b: &BucketName, q: &UploadsQuery
 /// Aborts every upload of a bucket (used when the bucket is deleted).
 pub(crate) async fn abort_all_uploads(store: &Store, b: &BucketName) -> Result<(), StoreError> {
     for u in all_uploads(store, b, "").await? {
-        let (Ok(k), Ok(id)) = (ObjectKey::new(&u.key), UploadId::new(&u.upload_id)) else { continue };
+        let (Ok(k), Ok(id)) = (ObjectKey::new(&u.key), UploadId::new(&u.upload_id)) else {
+            continue;
+        };
         match abort_multipart(store, b, &k, &id).await {
             Ok(()) | Err(StoreError::NoSuchUpload) => {}
             Err(e) => return Err(e),

@@ -99,7 +99,11 @@ pub struct UploadId(String);
 
 impl UploadId {
     pub fn new(id: &str) -> Result<Self, StoreError> {
-        if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        if id.len() == 32
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
             Ok(UploadId(id.to_owned()))
         } else {
             Err(StoreError::NoSuchUpload)
@@ -123,7 +127,9 @@ impl fmt::Display for UploadId {
 
 /// The engine-generated name of one object version's (or upload's) shard directory:
 /// 32 lowercase hex digits. The only thing besides fixed names that becomes a path component.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct DataId(String);
 
@@ -133,8 +139,10 @@ impl DataId {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
-            .then(|| DataId(s.to_owned()))
+        (s.len() == 32
+            && s.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+        .then(|| DataId(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -176,8 +184,19 @@ mod tests {
             assert!(BucketName::new(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "ab", "ABC", "a_b", "-ab", "ab-", "a..b", "192.168.1.1", "xn--abc", "a/b", "..",
-            &"a".repeat(64), "ab\0", "a b",
+            "ab",
+            "ABC",
+            "a_b",
+            "-ab",
+            "ab-",
+            "a..b",
+            "192.168.1.1",
+            "xn--abc",
+            "a/b",
+            "..",
+            &"a".repeat(64),
+            "ab\0",
+            "a b",
         ] {
             assert!(BucketName::new(bad).is_err(), "{bad}");
         }
@@ -185,7 +204,14 @@ mod tests {
 
     #[test]
     fn keys_allow_odd_but_safe_content_and_reject_nul_and_length() {
-        for ok in ["a", "../../etc/passwd", "a//b", "/leading", "tab\there", "ü/ñ"] {
+        for ok in [
+            "a",
+            "../../etc/passwd",
+            "a//b",
+            "/leading",
+            "tab\there",
+            "ü/ñ",
+        ] {
             assert!(ObjectKey::new(ok).is_ok(), "{ok}");
         }
         assert!(ObjectKey::new("").is_err());

@@ -109,7 +109,8 @@ impl VersionRecord {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, DriveError> {
-        serde_json::from_slice(bytes).map_err(|e| DriveError::Corrupt(format!("version record: {e}")))
+        serde_json::from_slice(bytes)
+            .map_err(|e| DriveError::Corrupt(format!("version record: {e}")))
     }
 
     pub fn info(&self, bucket: &str, key: &str) -> ObjectInfo {

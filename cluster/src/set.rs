@@ -135,7 +135,11 @@ mod tests {
 
     #[test]
     fn set_sizes_and_default_parity() {
-        let l = |n| SetLayout::new(n, None).map(|l| (l.sets, l.drives_per_set, l.data, l.parity)).ok();
+        let l = |n| {
+            SetLayout::new(n, None)
+                .map(|l| (l.sets, l.drives_per_set, l.data, l.parity))
+                .ok()
+        };
         assert_eq!(l(1), Some((1, 1, 1, 0)));
         assert_eq!(l(2), Some((1, 2, 1, 1)));
         assert_eq!(l(3), Some((1, 3, 2, 1)));

@@ -71,7 +71,9 @@ impl Store {
         let mut paths = Vec::new();
         for e in &endpoints {
             paths.push(e.local_path().ok_or_else(|| {
-                StoreError::Config(format!("endpoint {e} is on another node; remote drives are not supported yet"))
+                StoreError::Config(format!(
+                    "endpoint {e} is on another node; remote drives are not supported yet"
+                ))
             })?);
         }
         let probes: Vec<Probe> = join_all(paths.iter().cloned().map(|p| async move {
@@ -153,6 +155,23 @@ impl Store {
         }
     }
 
+    /// Endpoints of the drives that are offline right now (unreachable at open, or their
+    /// format record vanished since).
+    pub async fn offline_drives(&self) -> Vec<String> {
+        let all: Vec<&Arc<dyn Drive>> = self
+            .inner
+            .sets
+            .iter()
+            .flat_map(|s| s.drives.iter())
+            .collect();
+        let infos = join_all(all.iter().map(|d| d.info())).await;
+        all.iter()
+            .zip(infos)
+            .filter(|(_, i)| !matches!(i, Ok(info) if info.online))
+            .map(|(d, _)| d.endpoint().to_owned())
+            .collect()
+    }
+
     /// The objects queued for healing (found damaged on read, or written below full width).
     pub fn heal_queue(&self) -> &HealQueue {
         &self.inner.heal_queue
@@ -172,7 +191,9 @@ impl Store {
             Err(StoreError::NoSuchBucket) => {}
             Err(e) => return Err(e),
         }
-        let record = encode(&BucketRecord { created_ns: now_ns() });
+        let record = encode(&BucketRecord {
+            created_ns: now_ns(),
+        });
         let op = MetaOp::Put {
             table: Table::Buckets,
             key: b.as_str().as_bytes().to_vec(),
@@ -253,7 +274,12 @@ impl Store {
             end: std::ops::Bound::Unbounded,
             limit: usize::MAX,
         };
-        let results = join_all(set.drives.iter().map(|d| d.meta_scan(Table::Buckets, range.clone()))).await;
+        let results = join_all(
+            set.drives
+                .iter()
+                .map(|d| d.meta_scan(Table::Buckets, range.clone())),
+        )
+        .await;
         let answered = results.iter().filter(|r| r.is_ok()).count();
         if answered < set.read_quorum() {
             return Err(StoreError::ReadQuorum {
@@ -263,7 +289,9 @@ impl Store {
         }
         let mut counts: std::collections::BTreeMap<Vec<u8>, (usize, u64)> = Default::default();
         for (k, v) in results.into_iter().flatten().flatten() {
-            let created = decode::<BucketRecord>(&v).map(|r| r.created_ns).unwrap_or(0);
+            let created = decode::<BucketRecord>(&v)
+                .map(|r| r.created_ns)
+                .unwrap_or(0);
             let e = counts.entry(k).or_insert((0, u64::MAX));
             e.0 += 1;
             e.1 = e.1.min(created);
@@ -315,7 +343,11 @@ impl Store {
     }
 
     /// The object's info; `NoSuchKey` when absent.
-    pub async fn head_object(&self, b: &BucketName, k: &ObjectKey) -> Result<ObjectInfo, StoreError> {
+    pub async fn head_object(
+        &self,
+        b: &BucketName,
+        k: &ObjectKey,
+    ) -> Result<ObjectInfo, StoreError> {
         self.require_bucket(b).await?;
         let set = self.set_for(b, k);
         let settled = crate::object::current_version(set, b.as_str(), k.as_str()).await?;
@@ -333,7 +365,8 @@ impl Store {
     ) -> Result<GetObject, StoreError> {
         self.require_bucket(b).await?;
         let set = self.set_for(b, k);
-        crate::object::get::get_object(&self.inner, set, b.as_str(), k.as_str(), range, part_number).await
+        crate::object::get::get_object(&self.inner, set, b.as_str(), k.as_str(), range, part_number)
+            .await
     }
 
     /// Deletes an object; `Ok` when it is absent.
@@ -355,7 +388,11 @@ impl Store {
     }
 
     /// One page of a listing, merged across drives and sets.
-    pub async fn list_objects(&self, b: &BucketName, q: &ListQuery) -> Result<ListPage, StoreError> {
+    pub async fn list_objects(
+        &self,
+        b: &BucketName,
+        q: &ListQuery,
+    ) -> Result<ListPage, StoreError> {
         self.require_bucket(b).await?;
         crate::list::list_objects(self, b, q).await
     }
@@ -410,11 +447,20 @@ impl Store {
         crate::multipart::complete_multipart(self, b, k, id, parts, precondition).await
     }
 
-    pub async fn abort_multipart(&self, b: &BucketName, k: &ObjectKey, id: &UploadId) -> Result<(), StoreError> {
+    pub async fn abort_multipart(
+        &self,
+        b: &BucketName,
+        k: &ObjectKey,
+        id: &UploadId,
+    ) -> Result<(), StoreError> {
         crate::multipart::abort_multipart(self, b, k, id).await
     }
 
-    pub async fn list_uploads(&self, b: &BucketName, q: &UploadsQuery) -> Result<UploadsPage, StoreError> {
+    pub async fn list_uploads(
+        &self,
+        b: &BucketName,
+        q: &UploadsQuery,
+    ) -> Result<UploadsPage, StoreError> {
         self.require_bucket(b).await?;
         crate::multipart::list_uploads(self, b, q).await
     }
@@ -422,7 +468,11 @@ impl Store {
     // ---- healing -------------------------------------------------------------------
 
     /// Rebuilds missing or rotten shards and stale records of one object on every drive.
-    pub async fn heal_object(&self, b: &BucketName, k: &ObjectKey) -> Result<HealReport, StoreError> {
+    pub async fn heal_object(
+        &self,
+        b: &BucketName,
+        k: &ObjectKey,
+    ) -> Result<HealReport, StoreError> {
         crate::heal::heal_object(self, b, k).await
     }
 }

@@ -62,7 +62,9 @@ impl ByteRange {
     /// end lies past the object is clipped, as S3 does.
     pub fn resolve(&self, size: u64) -> Option<Range<u64>> {
         match *self {
-            ByteRange::FromTo(a, b) if a <= b && a < size => Some(a..(b.saturating_add(1)).min(size)),
+            ByteRange::FromTo(a, b) if a <= b && a < size => {
+                Some(a..(b.saturating_add(1)).min(size))
+            }
             ByteRange::From(a) if a < size => Some(a..size),
             ByteRange::Suffix(n) if n > 0 && size > 0 => Some(size.saturating_sub(n)..size),
             _ => None,

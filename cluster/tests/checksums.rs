@@ -17,10 +17,22 @@ async fn every_algorithm_is_computed_stored_and_verified() {
     t.store.make_bucket(&b).await.expect("bucket");
     let body = data(300_000, 5);
     let expected = [
-        (ChecksumAlgorithm::Crc32, b64(&crc32fast::hash(&body).to_be_bytes())),
-        (ChecksumAlgorithm::Crc32c, b64(&crc32c::crc32c(&body).to_be_bytes())),
-        (ChecksumAlgorithm::Sha256, b64(&<sha2::Sha256 as sha2::Digest>::digest(&body))),
-        (ChecksumAlgorithm::Sha1, b64(&<sha1::Sha1 as sha1::Digest>::digest(&body))),
+        (
+            ChecksumAlgorithm::Crc32,
+            b64(&crc32fast::hash(&body).to_be_bytes()),
+        ),
+        (
+            ChecksumAlgorithm::Crc32c,
+            b64(&crc32c::crc32c(&body).to_be_bytes()),
+        ),
+        (
+            ChecksumAlgorithm::Sha256,
+            b64(&<sha2::Sha256 as sha2::Digest>::digest(&body)),
+        ),
+        (
+            ChecksumAlgorithm::Sha1,
+            b64(&<sha1::Sha1 as sha1::Digest>::digest(&body)),
+        ),
     ];
     for (alg, value) in expected {
         let k = format!("k-{alg}");
@@ -32,13 +44,19 @@ async fn every_algorithm_is_computed_stored_and_verified() {
                 BytesBody::chunked(body.clone(), 7777),
                 PutOptions {
                     checksum_algorithm: Some(alg),
-                    expected_checksum: Some(Checksum { algorithm: alg, value: value.clone() }),
+                    expected_checksum: Some(Checksum {
+                        algorithm: alg,
+                        value: value.clone(),
+                    }),
                     ..Default::default()
                 },
             )
             .await
             .expect("put with a correct checksum");
-        assert_eq!(info.checksum.as_ref().map(|c| c.value.as_str()), Some(value.as_str()));
+        assert_eq!(
+            info.checksum.as_ref().map(|c| c.value.as_str()),
+            Some(value.as_str())
+        );
         let head = t.store.head_object(&b, &key(&k)).await.expect("head");
         assert_eq!(head.checksum, info.checksum);
     }
@@ -96,7 +114,10 @@ async fn mismatches_store_nothing() {
                 },
             )
             .await;
-        assert!(matches!(r, Err(StoreError::ChecksumMismatch { .. })), "{r:?}");
+        assert!(
+            matches!(r, Err(StoreError::ChecksumMismatch { .. })),
+            "{r:?}"
+        );
         // Trailing checksum (aws-chunked trailer) that does not match.
         let r = t
             .store
@@ -110,12 +131,22 @@ async fn mismatches_store_nothing() {
                 },
             )
             .await;
-        assert!(matches!(r, Err(StoreError::ChecksumMismatch { .. })), "{r:?}");
-        assert!(matches!(t.store.head_object(&b, &key("k")).await, Err(StoreError::NoSuchKey)));
+        assert!(
+            matches!(r, Err(StoreError::ChecksumMismatch { .. })),
+            "{r:?}"
+        );
+        assert!(matches!(
+            t.store.head_object(&b, &key("k")).await,
+            Err(StoreError::NoSuchKey)
+        ));
         for d in &t.drives {
             assert!(shard_files(d).is_empty());
             let tmp = d.join(".tessera.sys/tmp");
-            assert_eq!(std::fs::read_dir(&tmp).map(|r| r.count()).unwrap_or(0), 0, "tmp is clean");
+            assert_eq!(
+                std::fs::read_dir(&tmp).map(|r| r.count()).unwrap_or(0),
+                0,
+                "tmp is clean"
+            );
         }
     }
     // A matching trailer and Content-MD5 are accepted.
@@ -152,9 +183,15 @@ async fn a_failing_body_stream_aborts_the_write() {
         Err(std::io::Error::other("client went away")),
     ];
     let body: cluster::ByteStream = Box::pin(futures::stream::iter(chunks));
-    let r = t.store.put_object(&b, &key("k"), body, PutOptions::default()).await;
+    let r = t
+        .store
+        .put_object(&b, &key("k"), body, PutOptions::default())
+        .await;
     assert!(matches!(r, Err(StoreError::Body(_))), "{r:?}");
-    assert!(matches!(t.store.head_object(&b, &key("k")).await, Err(StoreError::NoSuchKey)));
+    assert!(matches!(
+        t.store.head_object(&b, &key("k")).await,
+        Err(StoreError::NoSuchKey)
+    ));
     for d in &t.drives {
         assert!(shard_files(d).is_empty());
     }

@@ -39,7 +39,10 @@ async fn copy_keeps_or_replaces_metadata() {
     assert_eq!(get(&t.store, &z, "dst").await.expect("get"), body);
 
     // Onto itself: needs REPLACE.
-    let r = t.store.copy_object((&a, &key("src")), (&a, &key("src")), CopyOptions::default()).await;
+    let r = t
+        .store
+        .copy_object((&a, &key("src")), (&a, &key("src")), CopyOptions::default())
+        .await;
     assert!(matches!(r, Err(StoreError::InvalidArgument(_))));
     let new_meta = ObjectMeta {
         content_type: Some("application/json".into()),
@@ -58,7 +61,14 @@ async fn copy_keeps_or_replaces_metadata() {
         .await
         .expect("self copy with REPLACE");
     assert_eq!(replaced.meta, new_meta);
-    assert_eq!(t.store.head_object(&a, &key("src")).await.expect("head").meta, new_meta);
+    assert_eq!(
+        t.store
+            .head_object(&a, &key("src"))
+            .await
+            .expect("head")
+            .meta,
+        new_meta
+    );
     assert_eq!(get(&t.store, &a, "src").await.expect("get"), body);
 
     let r = t
@@ -73,6 +83,13 @@ async fn copy_keeps_or_replaces_metadata() {
         )
         .await;
     assert!(matches!(r, Err(StoreError::PreconditionFailed)));
-    let r = t.store.copy_object((&a, &key("missing")), (&z, &key("x")), CopyOptions::default()).await;
+    let r = t
+        .store
+        .copy_object(
+            (&a, &key("missing")),
+            (&z, &key("x")),
+            CopyOptions::default(),
+        )
+        .await;
     assert!(matches!(r, Err(StoreError::NoSuchKey)));
 }

@@ -9,7 +9,10 @@ use common::*;
 /// Objects of mixed sizes (inline, one block, several blocks, multipart).
 async fn fill(store: &Store, b: &BucketName) -> Vec<(String, Vec<u8>)> {
     let mut objs = Vec::new();
-    for (i, size) in [0usize, 5000, 100_000, 200_000, 1_000_000].into_iter().enumerate() {
+    for (i, size) in [0usize, 5000, 100_000, 200_000, 1_000_000]
+        .into_iter()
+        .enumerate()
+    {
         let k = format!("obj{i}");
         let bytes = data(size, i as u64 + 40);
         put(store, b, &k, &bytes).await;
@@ -24,7 +27,11 @@ async fn check_all(store: &Store, b: &BucketName, objs: &[(String, Vec<u8>)]) {
     }
 }
 
-async fn heal_all_and_verify_clean(store: &Store, b: &BucketName, objs: &[(String, Vec<u8>)]) -> usize {
+async fn heal_all_and_verify_clean(
+    store: &Store,
+    b: &BucketName,
+    objs: &[(String, Vec<u8>)],
+) -> usize {
     let mut healed = 0;
     for (k, _) in objs {
         let r = store.heal_object(b, &key(k)).await.expect("heal");
@@ -33,7 +40,10 @@ async fn heal_all_and_verify_clean(store: &Store, b: &BucketName, objs: &[(Strin
     }
     for (k, _) in objs {
         let r = store.heal_object(b, &key(k)).await.expect("second heal");
-        assert!(r.was_clean() && r.damaged_blocks == 0, "{k} still damaged: {r:?}");
+        assert!(
+            r.was_clean() && r.damaged_blocks == 0,
+            "{k} still damaged: {r:?}"
+        );
     }
     healed
 }
@@ -120,7 +130,13 @@ async fn a_wiped_drive_is_formatted_fresh_and_healed() {
     assert_eq!(healed, objs.len());
     let listed = t
         .store
-        .list_objects(&b, &cluster::ListQuery { max_keys: 100, ..Default::default() })
+        .list_objects(
+            &b,
+            &cluster::ListQuery {
+                max_keys: 100,
+                ..Default::default()
+            },
+        )
         .await
         .expect("list");
     assert_eq!(listed.objects.len(), objs.len());

@@ -3,7 +3,8 @@
 mod common;
 
 use cluster::{
-    body::collect, BytesBody, ChecksumAlgorithm, CompletedPart, ObjectMeta, PartOptions, StoreError, UploadsQuery,
+    body::collect, BytesBody, ChecksumAlgorithm, CompletedPart, ObjectMeta, PartOptions,
+    StoreError, UploadsQuery,
 };
 use common::*;
 
@@ -32,21 +33,49 @@ async fn complete_references_parts_without_copy_and_reads_back() {
     for (n, bytes) in [(1u32, &p1), (2, &p3), (2, &p2), (3, &p3)] {
         let info = t
             .store
-            .upload_part(&b, &k, &id, n, BytesBody::chunked(bytes.clone(), 100_000), PartOptions::default())
+            .upload_part(
+                &b,
+                &k,
+                &id,
+                n,
+                BytesBody::chunked(bytes.clone(), 100_000),
+                PartOptions::default(),
+            )
             .await
             .expect("part");
         infos.push(info);
     }
     let files_before: usize = t.drives.iter().map(|d| shard_files(d).len()).sum();
-    let parts = t.store.list_parts(&b, &k, &id, 0, 1000).await.expect("list parts");
-    assert_eq!(parts.parts.iter().map(|p| p.part_number).collect::<Vec<_>>(), [1, 2, 3]);
+    let parts = t
+        .store
+        .list_parts(&b, &k, &id, 0, 1000)
+        .await
+        .expect("list parts");
+    assert_eq!(
+        parts
+            .parts
+            .iter()
+            .map(|p| p.part_number)
+            .collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
     assert_eq!(parts.parts[1].size, p2.len() as u64);
     let page = t.store.list_parts(&b, &k, &id, 1, 1).await.expect("page");
     assert_eq!(page.parts.len(), 1);
     assert!(page.is_truncated);
     assert_eq!(page.next_part_marker, 2);
 
-    let uploads = t.store.list_uploads(&b, &UploadsQuery { max_uploads: 10, ..Default::default() }).await.expect("uploads");
+    let uploads = t
+        .store
+        .list_uploads(
+            &b,
+            &UploadsQuery {
+                max_uploads: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("uploads");
     assert_eq!(uploads.uploads.len(), 1);
     assert_eq!(uploads.uploads[0].upload_id, id.as_str());
 
@@ -57,10 +86,17 @@ async fn complete_references_parts_without_copy_and_reads_back() {
             etag: format!("\"{}\"", i.etag),
         })
         .collect();
-    let info = t.store.complete_multipart(&b, &k, &id, &done, None).await.expect("complete");
+    let info = t
+        .store
+        .complete_multipart(&b, &k, &id, &done, None)
+        .await
+        .expect("complete");
     assert!(info.etag.ends_with("-3"), "{}", info.etag);
     assert_eq!(info.parts.len(), 3);
-    assert!(info.checksum.as_ref().is_some_and(|c| c.value.ends_with("-3")));
+    assert!(info
+        .checksum
+        .as_ref()
+        .is_some_and(|c| c.value.ends_with("-3")));
     // No copy: the same shard files, minus the replaced part 2.
     let files_after: usize = t.drives.iter().map(|d| shard_files(d).len()).sum();
     assert_eq!(files_after, files_before);
@@ -70,23 +106,53 @@ async fn complete_references_parts_without_copy_and_reads_back() {
     whole.extend_from_slice(&p3);
     assert_eq!(get(&t.store, &b, "big/object").await.expect("get"), whole);
     let head = t.store.head_object(&b, &k).await.expect("head");
-    assert_eq!(head.meta.content_type.as_deref(), Some("application/x-test"));
-    let g = t.store.get_object(&b, &k, None, Some(2)).await.expect("part 2");
+    assert_eq!(
+        head.meta.content_type.as_deref(),
+        Some("application/x-test")
+    );
+    let g = t
+        .store
+        .get_object(&b, &k, None, Some(2))
+        .await
+        .expect("part 2");
     assert_eq!(g.range, Some(p1.len() as u64..(p1.len() + p2.len()) as u64));
     assert_eq!(collect(g.body).await.expect("body"), p2);
     let r = t
         .store
-        .get_object(&b, &k, Some(cluster::ByteRange::FromTo(5 * MIB as u64 - 10, 5 * MIB as u64 + 9)), None)
+        .get_object(
+            &b,
+            &k,
+            Some(cluster::ByteRange::FromTo(
+                5 * MIB as u64 - 10,
+                5 * MIB as u64 + 9,
+            )),
+            None,
+        )
         .await
         .expect("range across parts");
-    assert_eq!(collect(r.body).await.expect("body"), whole[5 * MIB - 10..5 * MIB + 10]);
+    assert_eq!(
+        collect(r.body).await.expect("body"),
+        whole[5 * MIB - 10..5 * MIB + 10]
+    );
     assert!(matches!(
-        t.store.upload_part(&b, &k, &id, 4, BytesBody::new(&b"x"[..]), PartOptions::default()).await,
+        t.store
+            .upload_part(
+                &b,
+                &k,
+                &id,
+                4,
+                BytesBody::new(&b"x"[..]),
+                PartOptions::default()
+            )
+            .await,
         Err(StoreError::NoSuchUpload)
     ));
     // Deleting the object removes the parts' files.
     t.store.delete_object(&b, &k).await.expect("delete");
-    assert_eq!(t.drives.iter().map(|d| shard_files(d).len()).sum::<usize>(), 0);
+    assert_eq!(
+        t.drives.iter().map(|d| shard_files(d).len()).sum::<usize>(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -95,35 +161,71 @@ async fn completion_is_validated() {
     let b = bucket("mpv");
     t.store.make_bucket(&b).await.expect("bucket");
     let k = key("k");
-    let id = t.store.create_multipart(&b, &k, Default::default(), None).await.expect("create");
+    let id = t
+        .store
+        .create_multipart(&b, &k, Default::default(), None)
+        .await
+        .expect("create");
     let small = t
         .store
-        .upload_part(&b, &k, &id, 1, BytesBody::new(data(1000, 1)), PartOptions::default())
+        .upload_part(
+            &b,
+            &k,
+            &id,
+            1,
+            BytesBody::new(data(1000, 1)),
+            PartOptions::default(),
+        )
         .await
         .expect("part 1");
     let last = t
         .store
-        .upload_part(&b, &k, &id, 2, BytesBody::new(data(10, 2)), PartOptions::default())
+        .upload_part(
+            &b,
+            &k,
+            &id,
+            2,
+            BytesBody::new(data(10, 2)),
+            PartOptions::default(),
+        )
         .await
         .expect("part 2");
     let cp = |n, e: &str| CompletedPart {
         part_number: n,
         etag: e.to_owned(),
     };
-    let r = t.store.complete_multipart(&b, &k, &id, &[cp(2, &last.etag), cp(1, &small.etag)], None).await;
+    let r = t
+        .store
+        .complete_multipart(&b, &k, &id, &[cp(2, &last.etag), cp(1, &small.etag)], None)
+        .await;
     assert!(matches!(r, Err(StoreError::InvalidPartOrder)));
-    let r = t.store.complete_multipart(&b, &k, &id, &[cp(1, "deadbeef"), cp(2, &last.etag)], None).await;
+    let r = t
+        .store
+        .complete_multipart(&b, &k, &id, &[cp(1, "deadbeef"), cp(2, &last.etag)], None)
+        .await;
     assert!(matches!(r, Err(StoreError::InvalidPart)));
-    let r = t.store.complete_multipart(&b, &k, &id, &[cp(1, &small.etag), cp(3, &last.etag)], None).await;
+    let r = t
+        .store
+        .complete_multipart(&b, &k, &id, &[cp(1, &small.etag), cp(3, &last.etag)], None)
+        .await;
     assert!(matches!(r, Err(StoreError::InvalidPart)));
-    let r = t.store.complete_multipart(&b, &k, &id, &[cp(1, &small.etag), cp(2, &last.etag)], None).await;
+    let r = t
+        .store
+        .complete_multipart(&b, &k, &id, &[cp(1, &small.etag), cp(2, &last.etag)], None)
+        .await;
     assert!(matches!(r, Err(StoreError::EntityTooSmall)));
     // A single small part is fine (it is the last).
-    let info = t.store.complete_multipart(&b, &k, &id, &[cp(1, &small.etag)], None).await.expect("complete");
+    let info = t
+        .store
+        .complete_multipart(&b, &k, &id, &[cp(1, &small.etag)], None)
+        .await
+        .expect("complete");
     assert_eq!(info.size, 1000);
     assert_eq!(get(&t.store, &b, "k").await.expect("get"), data(1000, 1));
     assert!(matches!(
-        t.store.complete_multipart(&b, &k, &id, &[cp(1, &small.etag)], None).await,
+        t.store
+            .complete_multipart(&b, &k, &id, &[cp(1, &small.etag)], None)
+            .await,
         Err(StoreError::NoSuchUpload)
     ));
 }
@@ -134,19 +236,40 @@ async fn abort_removes_upload_and_data() {
     let b = bucket("mpa");
     t.store.make_bucket(&b).await.expect("bucket");
     let k = key("k");
-    let id = t.store.create_multipart(&b, &k, Default::default(), None).await.expect("create");
+    let id = t
+        .store
+        .create_multipart(&b, &k, Default::default(), None)
+        .await
+        .expect("create");
     t.store
-        .upload_part(&b, &k, &id, 1, BytesBody::new(data(200_000, 1)), PartOptions::default())
+        .upload_part(
+            &b,
+            &k,
+            &id,
+            1,
+            BytesBody::new(data(200_000, 1)),
+            PartOptions::default(),
+        )
         .await
         .expect("part");
     assert!(t.drives.iter().all(|d| !shard_files(d).is_empty()));
     t.store.abort_multipart(&b, &k, &id).await.expect("abort");
     assert!(t.drives.iter().all(|d| shard_files(d).is_empty()));
-    assert!(matches!(t.store.abort_multipart(&b, &k, &id).await, Err(StoreError::NoSuchUpload)));
-    assert!(matches!(t.store.list_parts(&b, &k, &id, 0, 10).await, Err(StoreError::NoSuchUpload)));
+    assert!(matches!(
+        t.store.abort_multipart(&b, &k, &id).await,
+        Err(StoreError::NoSuchUpload)
+    ));
+    assert!(matches!(
+        t.store.list_parts(&b, &k, &id, 0, 10).await,
+        Err(StoreError::NoSuchUpload)
+    ));
     let bogus = cluster::UploadId::new("not-an-upload").err();
     assert!(matches!(bogus, Some(StoreError::NoSuchUpload)));
-    let up = t.store.list_uploads(&b, &UploadsQuery::default()).await.expect("uploads");
+    let up = t
+        .store
+        .list_uploads(&b, &UploadsQuery::default())
+        .await
+        .expect("uploads");
     assert!(up.uploads.is_empty());
 }
 
@@ -157,7 +280,13 @@ async fn list_uploads_pages_and_groups() {
     t.store.make_bucket(&b).await.expect("bucket");
     let mut ids = Vec::new();
     for k in ["a/1", "a/2", "b", "b", "c"] {
-        ids.push((k, t.store.create_multipart(&b, &key(k), Default::default(), None).await.expect("create")));
+        ids.push((
+            k,
+            t.store
+                .create_multipart(&b, &key(k), Default::default(), None)
+                .await
+                .expect("create"),
+        ));
     }
     let q = UploadsQuery {
         max_uploads: 2,

@@ -2,7 +2,9 @@
 
 mod common;
 
-use cluster::{body::collect, ByteRange, BytesBody, ListQuery, PutOptions, StoreError, WritePrecondition};
+use cluster::{
+    body::collect, ByteRange, BytesBody, ListQuery, PutOptions, StoreError, WritePrecondition,
+};
 use common::*;
 
 #[tokio::test]
@@ -11,16 +13,30 @@ async fn put_get_roundtrip_for_inline_and_streamed_sizes() {
     let b = bucket("photos");
     t.store.make_bucket(&b).await.expect("bucket");
     let bs = t.block_size;
-    for (i, size) in [0usize, 1, 100, 128 * 1024, 128 * 1024 + 1, bs - 1, bs, bs + 1, 5 * bs + 7]
-        .into_iter()
-        .enumerate()
+    for (i, size) in [
+        0usize,
+        1,
+        100,
+        128 * 1024,
+        128 * 1024 + 1,
+        bs - 1,
+        bs,
+        bs + 1,
+        5 * bs + 7,
+    ]
+    .into_iter()
+    .enumerate()
     {
         let bytes = data(size, i as u64);
         let k = format!("obj-{size}");
         let info = put(&t.store, &b, &k, &bytes).await;
         assert_eq!(info.size, size as u64);
         assert_eq!(info.etag, hex_md5(&bytes));
-        assert_eq!(get(&t.store, &b, &k).await.expect("get"), bytes, "size {size}");
+        assert_eq!(
+            get(&t.store, &b, &k).await.expect("get"),
+            bytes,
+            "size {size}"
+        );
         let head = t.store.head_object(&b, &key(&k)).await.expect("head");
         assert_eq!(head.etag, info.etag);
     }
@@ -50,14 +66,26 @@ async fn range_reads_return_exact_slices() {
         (ByteRange::Suffix(100), (n - 100)..n),
         (ByteRange::Suffix(n + 100), 0..n),
     ] {
-        let g = t.store.get_object(&b, &key("big"), Some(r), None).await.expect("range get");
+        let g = t
+            .store
+            .get_object(&b, &key("big"), Some(r), None)
+            .await
+            .expect("range get");
         assert_eq!(g.range, Some(want.clone()));
         let got = collect(g.body).await.expect("body");
         assert_eq!(got, bytes[want.start as usize..want.end as usize], "{r:?}");
     }
-    let g = t.store.get_object(&b, &key("small"), Some(ByteRange::FromTo(10, 19)), None).await.expect("get");
+    let g = t
+        .store
+        .get_object(&b, &key("small"), Some(ByteRange::FromTo(10, 19)), None)
+        .await
+        .expect("get");
     assert_eq!(collect(g.body).await.expect("body"), small[10..20]);
-    let err = t.store.get_object(&b, &key("big"), Some(ByteRange::From(n)), None).await.err();
+    let err = t
+        .store
+        .get_object(&b, &key("big"), Some(ByteRange::From(n)), None)
+        .await
+        .err();
     assert!(matches!(err, Some(StoreError::InvalidRange { size }) if size == n));
 }
 
@@ -68,18 +96,39 @@ async fn buckets_create_list_delete_rules() {
     let z = bucket("zulu");
     t.store.make_bucket(&z).await.expect("zulu");
     t.store.make_bucket(&a).await.expect("alpha");
-    assert!(matches!(t.store.make_bucket(&a).await, Err(StoreError::BucketExists)));
-    let names: Vec<_> = t.store.list_buckets().await.expect("list").into_iter().map(|b| b.name).collect();
+    assert!(matches!(
+        t.store.make_bucket(&a).await,
+        Err(StoreError::BucketExists)
+    ));
+    let names: Vec<_> = t
+        .store
+        .list_buckets()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
     assert_eq!(names, vec!["alpha", "zulu"]);
     put(&t.store, &a, "k", b"v").await;
-    assert!(matches!(t.store.delete_bucket(&a).await, Err(StoreError::BucketNotEmpty)));
+    assert!(matches!(
+        t.store.delete_bucket(&a).await,
+        Err(StoreError::BucketNotEmpty)
+    ));
     t.store.delete_object(&a, &key("k")).await.expect("delete");
     t.store.delete_bucket(&a).await.expect("delete bucket");
-    assert!(matches!(t.store.bucket_info(&a).await, Err(StoreError::NoSuchBucket)));
+    assert!(matches!(
+        t.store.bucket_info(&a).await,
+        Err(StoreError::NoSuchBucket)
+    ));
     let missing = bucket("missing");
     let err = t
         .store
-        .put_object(&missing, &key("k"), BytesBody::new(&b"x"[..]), PutOptions::default())
+        .put_object(
+            &missing,
+            &key("k"),
+            BytesBody::new(&b"x"[..]),
+            PutOptions::default(),
+        )
         .await
         .err();
     assert!(matches!(err, Some(StoreError::NoSuchBucket)));
@@ -96,14 +145,25 @@ async fn overwrite_and_delete_leave_no_old_shards() {
     put(&t.store, &b, "k", &v2).await;
     assert_eq!(get(&t.store, &b, "k").await.expect("get"), v2);
     for d in &t.drives {
-        assert_eq!(shard_files(d).len(), 1, "one shard file per drive on {}", d.display());
+        assert_eq!(
+            shard_files(d).len(),
+            1,
+            "one shard file per drive on {}",
+            d.display()
+        );
     }
     t.store.delete_object(&b, &key("k")).await.expect("delete");
-    assert!(matches!(t.store.head_object(&b, &key("k")).await, Err(StoreError::NoSuchKey)));
+    assert!(matches!(
+        t.store.head_object(&b, &key("k")).await,
+        Err(StoreError::NoSuchKey)
+    ));
     for d in &t.drives {
         assert!(shard_files(d).is_empty());
     }
-    t.store.delete_object(&b, &key("k")).await.expect("deleting an absent key is fine");
+    t.store
+        .delete_object(&b, &key("k"))
+        .await
+        .expect("deleting an absent key is fine");
 }
 
 #[tokio::test]
@@ -117,21 +177,41 @@ async fn preconditions_are_checked_at_commit() {
     };
     let first = t
         .store
-        .put_object(&b, &key("k"), BytesBody::new(&b"one"[..]), opts(WritePrecondition::IfNoneMatchAny))
+        .put_object(
+            &b,
+            &key("k"),
+            BytesBody::new(&b"one"[..]),
+            opts(WritePrecondition::IfNoneMatchAny),
+        )
         .await
         .expect("first create");
     let again = t
         .store
-        .put_object(&b, &key("k"), BytesBody::new(&b"two"[..]), opts(WritePrecondition::IfNoneMatchAny))
+        .put_object(
+            &b,
+            &key("k"),
+            BytesBody::new(&b"two"[..]),
+            opts(WritePrecondition::IfNoneMatchAny),
+        )
         .await;
     assert!(matches!(again, Err(StoreError::PreconditionFailed)));
     let wrong = t
         .store
-        .put_object(&b, &key("k"), BytesBody::new(&b"two"[..]), opts(WritePrecondition::IfMatch("00".into())))
+        .put_object(
+            &b,
+            &key("k"),
+            BytesBody::new(&b"two"[..]),
+            opts(WritePrecondition::IfMatch("00".into())),
+        )
         .await;
     assert!(matches!(wrong, Err(StoreError::PreconditionFailed)));
     t.store
-        .put_object(&b, &key("k"), BytesBody::new(&b"two"[..]), opts(WritePrecondition::IfMatch(first.etag)))
+        .put_object(
+            &b,
+            &key("k"),
+            BytesBody::new(&b"two"[..]),
+            opts(WritePrecondition::IfMatch(first.etag)),
+        )
         .await
         .expect("matching etag");
     assert_eq!(get(&t.store, &b, "k").await.expect("get"), b"two");
@@ -148,10 +228,22 @@ async fn listing_with_prefix_delimiter_and_pages() {
     }
     let all = t
         .store
-        .list_objects(&b, &ListQuery { max_keys: 1000, ..Default::default() })
+        .list_objects(
+            &b,
+            &ListQuery {
+                max_keys: 1000,
+                ..Default::default()
+            },
+        )
         .await
         .expect("list");
-    assert_eq!(all.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), keys);
+    assert_eq!(
+        all.objects
+            .iter()
+            .map(|o| o.key.as_str())
+            .collect::<Vec<_>>(),
+        keys
+    );
     assert!(!all.is_truncated);
 
     let q = ListQuery {
@@ -160,7 +252,13 @@ async fn listing_with_prefix_delimiter_and_pages() {
         ..Default::default()
     };
     let top = t.store.list_objects(&b, &q).await.expect("list");
-    assert_eq!(top.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), ["a", "c", "d"]);
+    assert_eq!(
+        top.objects
+            .iter()
+            .map(|o| o.key.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "c", "d"]
+    );
     assert_eq!(top.common_prefixes, ["a/", "b/", "c/"]);
 
     // Page through with max_keys 2 and the delimiter: every entry exactly once.
@@ -169,7 +267,14 @@ async fn listing_with_prefix_delimiter_and_pages() {
     loop {
         let page = t
             .store
-            .list_objects(&b, &ListQuery { max_keys: 2, start_after: start_after.clone(), ..q.clone() })
+            .list_objects(
+                &b,
+                &ListQuery {
+                    max_keys: 2,
+                    start_after: start_after.clone(),
+                    ..q.clone()
+                },
+            )
             .await
             .expect("page");
         seen.extend(page.objects.iter().map(|o| o.key.clone()));
@@ -184,10 +289,22 @@ async fn listing_with_prefix_delimiter_and_pages() {
 
     let sub = t
         .store
-        .list_objects(&b, &ListQuery { prefix: "a/".into(), ..q.clone() })
+        .list_objects(
+            &b,
+            &ListQuery {
+                prefix: "a/".into(),
+                ..q.clone()
+            },
+        )
         .await
         .expect("list");
-    assert_eq!(sub.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), ["a/b"]);
+    assert_eq!(
+        sub.objects
+            .iter()
+            .map(|o| o.key.as_str())
+            .collect::<Vec<_>>(),
+        ["a/b"]
+    );
     assert_eq!(sub.common_prefixes, ["a/c/"]);
 }
 
@@ -197,11 +314,24 @@ async fn odd_keys_are_stored_safely_and_never_become_paths() {
     let b = bucket("odd");
     t.store.make_bucket(&b).await.expect("bucket");
     let long = "k".repeat(1024);
-    for k in ["../../escape", "a//b", "/abs", "ctl\u{1}\u{7f}", "..", ".", long.as_str()] {
+    for k in [
+        "../../escape",
+        "a//b",
+        "/abs",
+        "ctl\u{1}\u{7f}",
+        "..",
+        ".",
+        long.as_str(),
+    ] {
         put(&t.store, &b, k, k.as_bytes()).await;
         assert_eq!(get(&t.store, &b, k).await.expect("get"), k.as_bytes());
     }
-    assert!(t.dir.path().parent().map(|p| !p.join("escape").exists()).unwrap_or(true));
+    assert!(t
+        .dir
+        .path()
+        .parent()
+        .map(|p| !p.join("escape").exists())
+        .unwrap_or(true));
     assert!(cluster::ObjectKey::new("nul\0").is_err());
     assert!(cluster::ObjectKey::new(&"k".repeat(1025)).is_err());
     assert!(cluster::BucketName::new("../etc").is_err());

@@ -14,9 +14,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{check_bucket_dir, check_file_name, DataMove, Drive, DriveInfo, ShardReader, ShardWriter};
+use super::{
+    check_bucket_dir, check_file_name, DataMove, Drive, DriveInfo, ShardReader, ShardWriter,
+};
 use crate::format::{FormatRecord, Probe};
-use crate::metastore::{MetaOp, MetaStore, ScanRange, Table};
+use crate::metastore::{Entries, MetaOp, MetaStore, ScanRange, Table};
 use crate::names::DataId;
 use crate::DriveError;
 
@@ -43,7 +45,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DriveError + '_ {
 
 /// fsyncs a directory so renames and creations inside it are durable.
 fn sync_dir(path: &Path) -> Result<(), DriveError> {
-    fs::File::open(path).and_then(|d| d.sync_all()).map_err(io(path))
+    fs::File::open(path)
+        .and_then(|d| d.sync_all())
+        .map_err(io(path))
 }
 
 async fn blocking<T: Send + 'static>(
@@ -67,7 +71,8 @@ impl LocalDrive {
                 Ok(mut entries) => {
                     // A fresh drive may hold an empty .tessera.sys left by an interrupted format.
                     let only_sys = entries.all(|e| {
-                        e.map(|e| e.file_name() == SYS && is_empty_tree(&e.path())).unwrap_or(false)
+                        e.map(|e| e.file_name() == SYS && is_empty_tree(&e.path()))
+                            .unwrap_or(false)
                     });
                     if only_sys {
                         Probe::Fresh
@@ -87,9 +92,12 @@ impl LocalDrive {
         let sys = root.join(SYS);
         fs::create_dir_all(&sys).map_err(io(&sys))?;
         let tmp = sys.join("format.json.tmp");
-        let bytes = serde_json::to_vec_pretty(format).map_err(|e| DriveError::Invalid(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec_pretty(format).map_err(|e| DriveError::Invalid(e.to_string()))?;
         let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(io(&tmp))?;
+        f.write_all(&bytes)
+            .and_then(|_| f.sync_all())
+            .map_err(io(&tmp))?;
         fs::rename(&tmp, sys.join(FORMAT)).map_err(io(&sys))?;
         sync_dir(&sys)?;
         sync_dir(root)
@@ -97,7 +105,11 @@ impl LocalDrive {
 
     /// Opens a formatted drive: creates the fixed directories, empties tmp/ and trash/,
     /// opens the metadata store.
-    pub fn open(root: &Path, endpoint: String, format: FormatRecord) -> Result<LocalDrive, DriveError> {
+    pub fn open(
+        root: &Path,
+        endpoint: String,
+        format: FormatRecord,
+    ) -> Result<LocalDrive, DriveError> {
         let sys = root.join(SYS);
         for d in [sys.join("tmp"), sys.join("trash"), root.join("data")] {
             if d.ends_with("tmp") || d.ends_with("trash") {
@@ -129,8 +141,10 @@ impl LocalDrive {
 fn is_empty_tree(p: &Path) -> bool {
     match fs::read_dir(p) {
         Ok(entries) => entries.into_iter().all(|e| {
-            e.map(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false) && is_empty_tree(&e.path()))
-                .unwrap_or(false)
+            e.map(|e| {
+                e.file_type().map(|t| t.is_dir()).unwrap_or(false) && is_empty_tree(&e.path())
+            })
+            .unwrap_or(false)
         }),
         Err(_) => false,
     }
@@ -187,7 +201,11 @@ impl Inner {
 
     fn remove_tree(&self, path: &Path) -> Result<(), DriveError> {
         // Move into trash first so a crash never leaves a half-removed data dir in place.
-        let trash = self.root.join(SYS).join("trash").join(DataId::generate().as_str());
+        let trash = self
+            .root
+            .join(SYS)
+            .join("trash")
+            .join(DataId::generate().as_str());
         match fs::rename(path, &trash) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -234,7 +252,12 @@ struct LocalShardReader {
     file: Arc<fs::File>,
 }
 
-fn read_exact_at(file: &fs::File, path: &Path, offset: u64, len: usize) -> Result<Vec<u8>, DriveError> {
+fn read_exact_at(
+    file: &fs::File,
+    path: &Path,
+    offset: u64,
+    len: usize,
+) -> Result<Vec<u8>, DriveError> {
     let mut buf = vec![0u8; len];
     file.read_exact_at(&mut buf, offset).map_err(|e| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
@@ -273,7 +296,11 @@ impl Drive for LocalDrive {
         .await
     }
 
-    async fn create_staged(&self, tmp: &DataId, file: &str) -> Result<Box<dyn ShardWriter>, DriveError> {
+    async fn create_staged(
+        &self,
+        tmp: &DataId,
+        file: &str,
+    ) -> Result<Box<dyn ShardWriter>, DriveError> {
         check_file_name(file)?;
         let inner = self.inner.clone();
         let dir = inner.tmp_dir(tmp);
@@ -285,7 +312,10 @@ impl Drive for LocalDrive {
             fs::File::create(&p).map_err(io(&p))
         })
         .await?;
-        Ok(Box::new(LocalShardWriter { path, file: Some(f) }))
+        Ok(Box::new(LocalShardWriter {
+            path,
+            file: Some(f),
+        }))
     }
 
     async fn commit(&self, data: Option<DataMove>, meta: Vec<MetaOp>) -> Result<(), DriveError> {
@@ -332,7 +362,12 @@ impl Drive for LocalDrive {
         .await
     }
 
-    async fn open_shard(&self, bucket: &str, data_id: &DataId, file: &str) -> Result<Box<dyn ShardReader>, DriveError> {
+    async fn open_shard(
+        &self,
+        bucket: &str,
+        data_id: &DataId,
+        file: &str,
+    ) -> Result<Box<dyn ShardReader>, DriveError> {
         check_file_name(file)?;
         let path = self.inner.data_dir(bucket, data_id)?.join(file);
         let inner = self.inner.clone();
@@ -348,7 +383,13 @@ impl Drive for LocalDrive {
         }))
     }
 
-    async fn write_shard_file(&self, bucket: &str, data_id: &DataId, file: &str, bytes: Bytes) -> Result<(), DriveError> {
+    async fn write_shard_file(
+        &self,
+        bucket: &str,
+        data_id: &DataId,
+        file: &str,
+        bytes: Bytes,
+    ) -> Result<(), DriveError> {
         check_file_name(file)?;
         let dst_dir = self.inner.data_dir(bucket, data_id)?;
         let inner = self.inner.clone();
@@ -359,7 +400,9 @@ impl Drive for LocalDrive {
             fs::create_dir_all(&tmp_dir).map_err(io(&tmp_dir))?;
             let tmp = tmp_dir.join(&file);
             let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
-            f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(io(&tmp))?;
+            f.write_all(&bytes)
+                .and_then(|_| f.sync_all())
+                .map_err(io(&tmp))?;
             fs::create_dir_all(&dst_dir).map_err(io(&dst_dir))?;
             fs::rename(&tmp, dst_dir.join(&file)).map_err(io(&dst_dir))?;
             sync_dir(&dst_dir)?;
@@ -382,7 +425,12 @@ impl Drive for LocalDrive {
         .await
     }
 
-    async fn delete_data_file(&self, bucket: &str, data_id: &DataId, file: &str) -> Result<(), DriveError> {
+    async fn delete_data_file(
+        &self,
+        bucket: &str,
+        data_id: &DataId,
+        file: &str,
+    ) -> Result<(), DriveError> {
         check_file_name(file)?;
         let path = self.inner.data_dir(bucket, data_id)?.join(file);
         let inner = self.inner.clone();
@@ -406,7 +454,7 @@ impl Drive for LocalDrive {
         .await
     }
 
-    async fn meta_scan(&self, table: Table, range: ScanRange) -> Result<Vec<(Vec<u8>, Vec<u8>)>, DriveError> {
+    async fn meta_scan(&self, table: Table, range: ScanRange) -> Result<Entries, DriveError> {
         let inner = self.inner.clone();
         blocking(move || {
             inner.check_online()?;

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::format::FormatRecord;
-use crate::metastore::{MetaOp, ScanRange, Table};
+use crate::metastore::{Entries, MetaOp, ScanRange, Table};
 use crate::names::DataId;
 use crate::DriveError;
 
@@ -62,7 +62,11 @@ pub trait Drive: Send + Sync + std::fmt::Debug {
     async fn info(&self) -> Result<DriveInfo, DriveError>;
 
     /// Creates tmp/<tmp>/<file> for writing.
-    async fn create_staged(&self, tmp: &DataId, file: &str) -> Result<Box<dyn ShardWriter>, DriveError>;
+    async fn create_staged(
+        &self,
+        tmp: &DataId,
+        file: &str,
+    ) -> Result<Box<dyn ShardWriter>, DriveError>;
 
     /// Commits atomically from the reader's point of view: first moves `data` (if any) into
     /// place and makes it durable, then applies `meta` in one transaction. On error nothing
@@ -83,20 +87,36 @@ pub trait Drive: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<u8>, DriveError>;
 
     /// Opens data/<bucket>/<prefix>/<data_id>/<file> for ranged reads.
-    async fn open_shard(&self, bucket: &str, data_id: &DataId, file: &str) -> Result<Box<dyn ShardReader>, DriveError>;
+    async fn open_shard(
+        &self,
+        bucket: &str,
+        data_id: &DataId,
+        file: &str,
+    ) -> Result<Box<dyn ShardReader>, DriveError>;
 
     /// Writes a whole shard file in place (heal): staged, fsynced and renamed over the old one.
-    async fn write_shard_file(&self, bucket: &str, data_id: &DataId, file: &str, bytes: Bytes) -> Result<(), DriveError>;
+    async fn write_shard_file(
+        &self,
+        bucket: &str,
+        data_id: &DataId,
+        file: &str,
+        bytes: Bytes,
+    ) -> Result<(), DriveError>;
 
     /// Removes a data directory (no error if absent).
     async fn delete_data(&self, bucket: &str, data_id: &DataId) -> Result<(), DriveError>;
 
     /// Removes one file of a data directory (no error if absent).
-    async fn delete_data_file(&self, bucket: &str, data_id: &DataId, file: &str) -> Result<(), DriveError>;
+    async fn delete_data_file(
+        &self,
+        bucket: &str,
+        data_id: &DataId,
+        file: &str,
+    ) -> Result<(), DriveError>;
 
     async fn meta_get(&self, table: Table, key: Vec<u8>) -> Result<Option<Vec<u8>>, DriveError>;
 
-    async fn meta_scan(&self, table: Table, range: ScanRange) -> Result<Vec<(Vec<u8>, Vec<u8>)>, DriveError>;
+    async fn meta_scan(&self, table: Table, range: ScanRange) -> Result<Entries, DriveError>;
 
     /// Applies `ops` in one durable transaction.
     async fn meta_apply(&self, ops: Vec<MetaOp>) -> Result<(), DriveError>;
@@ -122,6 +142,8 @@ pub(crate) fn check_bucket_dir(bucket: &str) -> Result<(), DriveError> {
     if crate::names::BucketName::new(bucket).is_ok() {
         Ok(())
     } else {
-        Err(DriveError::Invalid(format!("bad bucket directory {bucket:?}")))
+        Err(DriveError::Invalid(format!(
+            "bad bucket directory {bucket:?}"
+        )))
     }
 }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::{DataMove, Drive, DriveInfo, ShardReader, ShardWriter};
-use crate::metastore::{MetaOp, ScanRange, Table};
+use crate::metastore::{Entries, MetaOp, ScanRange, Table};
 use crate::names::DataId;
 use crate::DriveError;
 
@@ -47,13 +47,31 @@ impl Drive for OfflineDrive {
     async fn remove_staged(&self, _: &DataId) -> Result<(), DriveError> {
         Err(self.err())
     }
-    async fn read_shard(&self, _: &str, _: &DataId, _: &str, _: u64, _: usize) -> Result<Vec<u8>, DriveError> {
+    async fn read_shard(
+        &self,
+        _: &str,
+        _: &DataId,
+        _: &str,
+        _: u64,
+        _: usize,
+    ) -> Result<Vec<u8>, DriveError> {
         Err(self.err())
     }
-    async fn open_shard(&self, _: &str, _: &DataId, _: &str) -> Result<Box<dyn ShardReader>, DriveError> {
+    async fn open_shard(
+        &self,
+        _: &str,
+        _: &DataId,
+        _: &str,
+    ) -> Result<Box<dyn ShardReader>, DriveError> {
         Err(self.err())
     }
-    async fn write_shard_file(&self, _: &str, _: &DataId, _: &str, _: Bytes) -> Result<(), DriveError> {
+    async fn write_shard_file(
+        &self,
+        _: &str,
+        _: &DataId,
+        _: &str,
+        _: Bytes,
+    ) -> Result<(), DriveError> {
         Err(self.err())
     }
     async fn delete_data(&self, _: &str, _: &DataId) -> Result<(), DriveError> {
@@ -65,7 +83,7 @@ impl Drive for OfflineDrive {
     async fn meta_get(&self, _: Table, _: Vec<u8>) -> Result<Option<Vec<u8>>, DriveError> {
         Err(self.err())
     }
-    async fn meta_scan(&self, _: Table, _: ScanRange) -> Result<Vec<(Vec<u8>, Vec<u8>)>, DriveError> {
+    async fn meta_scan(&self, _: Table, _: ScanRange) -> Result<Entries, DriveError> {
         Err(self.err())
     }
     async fn meta_apply(&self, _: Vec<MetaOp>) -> Result<(), DriveError> {

@@ -12,7 +12,12 @@ use crate::store::Inner;
 use crate::StoreError;
 
 /// Deletes `bucket/key`; absent keys are fine.
-pub(crate) async fn delete_object(store: &Inner, set: &ErasureSet, bucket: &str, key: &str) -> Result<(), StoreError> {
+pub(crate) async fn delete_object(
+    store: &Inner,
+    set: &ErasureSet,
+    bucket: &str,
+    key: &str,
+) -> Result<(), StoreError> {
     let _guard = store.locks.lock(format!("{bucket}/{key}")).await;
     let previous = read_records(set, bucket, key).await;
     if previous.iter().all(|r| matches!(r, Ok(None))) {

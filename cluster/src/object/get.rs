@@ -33,19 +33,31 @@ fn resolve(
     let size = record.size;
     if let Some(n) = part_number {
         if range.is_some() {
-            return Err(StoreError::InvalidArgument("a range and a part number cannot be combined".into()));
+            return Err(StoreError::InvalidArgument(
+                "a range and a part number cannot be combined".into(),
+            ));
         }
         if !record.multipart {
-            return if n == 1 { Ok((0..size, false)) } else { Err(StoreError::InvalidPartNumber) };
+            return if n == 1 {
+                Ok((0..size, false))
+            } else {
+                Err(StoreError::InvalidPartNumber)
+            };
         }
-        let idx = n.checked_sub(1).map(|i| i as usize).filter(|i| *i < record.parts.len());
+        let idx = n
+            .checked_sub(1)
+            .map(|i| i as usize)
+            .filter(|i| *i < record.parts.len());
         let idx = idx.ok_or(StoreError::InvalidPartNumber)?;
         let start: u64 = record.parts[..idx].iter().map(|p| p.size).sum();
         return Ok((start..start + record.parts[idx].size, true));
     }
     match range {
         None => Ok((0..size, false)),
-        Some(r) => r.resolve(size).map(|r| (r, true)).ok_or(StoreError::InvalidRange { size }),
+        Some(r) => r
+            .resolve(size)
+            .map(|r| (r, true))
+            .ok_or(StoreError::InvalidRange { size }),
     }
 }
 
@@ -105,12 +117,16 @@ pub(crate) struct ObjectReader {
 }
 
 impl ObjectReader {
-    pub(crate) fn new(store: Arc<Inner>, set: Arc<ErasureSet>, bucket: &str, key: &str, settled: Settled) -> Self {
-        let geometry = settled
-            .record
-            .erasure
-            .geometry()
-            .unwrap_or_else(|_| erasure::Geometry::new(1, 0, erasure::DEFAULT_BLOCK_SIZE).expect("1+0 is valid"));
+    pub(crate) fn new(
+        store: Arc<Inner>,
+        set: Arc<ErasureSet>,
+        bucket: &str,
+        key: &str,
+        settled: Settled,
+    ) -> Self {
+        let geometry = settled.record.erasure.geometry().unwrap_or_else(|_| {
+            erasure::Geometry::new(1, 0, erasure::DEFAULT_BLOCK_SIZE).expect("1+0 is valid")
+        });
         let total = geometry.total();
         ObjectReader {
             store,
@@ -132,19 +148,27 @@ impl ObjectReader {
 
     /// The slot holding shard `shard` of the settled version, if that drive holds it.
     fn slot_of_shard(&self, shard: usize) -> Option<usize> {
-        (0..self.settled.holders.len())
-            .find(|&slot| self.settled.holders[slot] && self.record().erasure.shard_of_slot(slot) == shard)
+        (0..self.settled.holders.len()).find(|&slot| {
+            self.settled.holders[slot] && self.record().erasure.shard_of_slot(slot) == shard
+        })
     }
 
     /// Opens the first part the range touches (pins the version's files).
     async fn prepare(&mut self, range: &Range<u64>) -> Result<(), StoreError> {
-        self.record().erasure.geometry().map_err(StoreError::internal)?;
+        self.record()
+            .erasure
+            .geometry()
+            .map_err(StoreError::internal)?;
         if range.is_empty() {
             return Ok(());
         }
         let (idx, _) = self.part_at(range.start);
         self.open(idx).await?;
-        let good = self.sources.iter().filter(|s| matches!(s, Source::File(_) | Source::Inline(_))).count();
+        let good = self
+            .sources
+            .iter()
+            .filter(|s| matches!(s, Source::File(_) | Source::Inline(_)))
+            .count();
         if good < self.geometry.data() {
             return Err(StoreError::ReadQuorum {
                 ok: good,
@@ -170,14 +194,19 @@ impl ObjectReader {
     async fn open(&mut self, idx: usize) -> Result<(), StoreError> {
         if self.open_part != Some(idx) {
             self.open_part = Some(idx);
-            self.sources = (0..self.geometry.total()).map(|_| Source::Unopened).collect();
+            self.sources = (0..self.geometry.total())
+                .map(|_| Source::Unopened)
+                .collect();
         }
         self.open_more(self.geometry.data()).await;
         Ok(())
     }
 
     fn usable(&self) -> usize {
-        self.sources.iter().filter(|s| matches!(s, Source::File(_) | Source::Inline(_))).count()
+        self.sources
+            .iter()
+            .filter(|s| matches!(s, Source::File(_) | Source::Inline(_)))
+            .count()
     }
 
     /// Opens unopened shards, data shards first, until `want` are usable or none are left.
@@ -205,14 +234,19 @@ impl ObjectReader {
     }
 
     async fn open_source(&self, shard: usize) -> Source {
-        let Some(slot) = self.slot_of_shard(shard) else { return Source::Failed };
+        let Some(slot) = self.slot_of_shard(shard) else {
+            return Source::Failed;
+        };
         let drive = &self.set.drives[slot];
         let part: &PartRef = match self.open_part.and_then(|i| self.record().parts.get(i)) {
             Some(p) => p,
             None => return Source::Failed,
         };
         match &self.record().location {
-            DataLocation::Inline(id) => match drive.meta_get(Table::Inline, id.as_str().as_bytes().to_vec()).await {
+            DataLocation::Inline(id) => match drive
+                .meta_get(Table::Inline, id.as_str().as_bytes().to_vec())
+                .await
+            {
                 Ok(Some(bytes)) => Source::Inline(Arc::new(bytes)),
                 _ => Source::Failed,
             },
@@ -225,24 +259,41 @@ impl ObjectReader {
 
     async fn read_source(&self, shard: usize, range: Range<u64>) -> Option<Vec<u8>> {
         match &self.sources[shard] {
-            Source::Inline(b) => b.get(range.start as usize..range.end as usize).map(<[u8]>::to_vec),
-            Source::File(r) => r.read_at(range.start, (range.end - range.start) as usize).await.ok(),
+            Source::Inline(b) => b
+                .get(range.start as usize..range.end as usize)
+                .map(<[u8]>::to_vec),
+            Source::File(r) => r
+                .read_at(range.start, (range.end - range.start) as usize)
+                .await
+                .ok(),
             _ => None,
         }
     }
 
     /// Decodes blocks `blocks` of the current part (size `part_size`) into bytes.
-    async fn read_blocks(&mut self, part_size: u64, blocks: Range<u64>) -> Result<Vec<u8>, StoreError> {
+    async fn read_blocks(
+        &mut self,
+        part_size: u64,
+        blocks: Range<u64>,
+    ) -> Result<Vec<u8>, StoreError> {
         let g = self.geometry;
-        let file_range = g.framed_block_range(part_size, blocks.start).start..g.framed_block_range(part_size, blocks.end - 1).end;
+        let file_range = g.framed_block_range(part_size, blocks.start).start
+            ..g.framed_block_range(part_size, blocks.end - 1).end;
         let total = g.total();
         let mut got: Vec<Option<Vec<u8>>> = vec![None; total];
         let mut attempted = vec![false; total];
         loop {
             let to_read: Vec<usize> = (0..total)
-                .filter(|&i| !attempted[i] && matches!(self.sources[i], Source::File(_) | Source::Inline(_)))
+                .filter(|&i| {
+                    !attempted[i] && matches!(self.sources[i], Source::File(_) | Source::Inline(_))
+                })
                 .collect();
-            let reads = join_all(to_read.iter().map(|&i| self.read_source(i, file_range.clone()))).await;
+            let reads = join_all(
+                to_read
+                    .iter()
+                    .map(|&i| self.read_source(i, file_range.clone())),
+            )
+            .await;
             for (i, r) in to_read.into_iter().zip(reads) {
                 attempted[i] = true;
                 if r.is_none() {
@@ -266,7 +317,8 @@ impl ObjectReader {
                         .iter()
                         .map(|x| x.as_ref().and_then(|v| v.get(s..e)).map(<[u8]>::to_vec))
                         .collect();
-                    let report = decoder.decode_block(&mut shards, g.block_len(part_size, b), &mut out)?;
+                    let report =
+                        decoder.decode_block(&mut shards, g.block_len(part_size, b), &mut out)?;
                     corrupt.extend(report.corrupt);
                 }
                 Ok::<_, erasure::DecodeError>((out, corrupt))
@@ -284,8 +336,10 @@ impl ObjectReader {
                     // Some shard failed its hash: bring in every other shard and retry.
                     self.damaged = true;
                     self.open_more(total).await;
-                    let untried = (0..total)
-                        .any(|i| !attempted[i] && matches!(self.sources[i], Source::File(_) | Source::Inline(_)));
+                    let untried = (0..total).any(|i| {
+                        !attempted[i]
+                            && matches!(self.sources[i], Source::File(_) | Source::Inline(_))
+                    });
                     if !untried {
                         let ok = got.iter().filter(|x| x.is_some()).count();
                         return Err(StoreError::ReadQuorum { ok, need: g.data() });
@@ -307,7 +361,9 @@ impl ObjectReader {
                 self.store.heal_queue.push(&self.bucket, &self.key);
             }
         });
-        Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) }))
+        Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|x| (x, rx))
+        }))
     }
 
     async fn send_range(
@@ -341,4 +397,3 @@ impl ObjectReader {
         Ok(())
     }
 }
-

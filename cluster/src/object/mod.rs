@@ -80,7 +80,11 @@ pub(crate) fn settle(records: &SlotRecords, quorum: usize) -> Result<Option<Sett
 }
 
 /// Reads and settles; `NoSuchKey` when the key settles as absent.
-pub(crate) async fn current_version(set: &ErasureSet, bucket: &str, key: &str) -> Result<Settled, StoreError> {
+pub(crate) async fn current_version(
+    set: &ErasureSet,
+    bucket: &str,
+    key: &str,
+) -> Result<Settled, StoreError> {
     let records = read_records(set, bucket, key).await;
     settle(&records, set.read_quorum())?.ok_or(StoreError::NoSuchKey)
 }

@@ -62,7 +62,9 @@ async fn encode_block(
     tokio::task::spawn_blocking(move || {
         hashes.update(&block);
         let mut out = Vec::new();
-        encoder.encode_block(&block, &mut out).map_err(StoreError::internal)?;
+        encoder
+            .encode_block(&block, &mut out)
+            .map_err(StoreError::internal)?;
         Ok((hashes, block, out))
     })
     .await
@@ -134,7 +136,8 @@ pub(crate) async fn stage_body<B: ObjectBody>(
             h.update(&head);
             let mut out = Vec::new();
             for block in head.chunks(block_size) {
-                enc.encode_block(block, &mut out).map_err(StoreError::internal)?;
+                enc.encode_block(block, &mut out)
+                    .map_err(StoreError::internal)?;
                 for (i, s) in out.iter().enumerate() {
                     shards[i].extend_from_slice(s);
                 }
@@ -161,7 +164,10 @@ pub(crate) async fn stage_body<B: ObjectBody>(
         .into_iter()
         .map(|w| match w {
             Ok(w) => spawn_writer(w),
-            Err(_) => DriveStream { tx: None, task: None },
+            Err(_) => DriveStream {
+                tx: None,
+                task: None,
+            },
         })
         .collect();
     let quorum = set.write_quorum();
@@ -191,17 +197,24 @@ pub(crate) async fn stage_body<B: ObjectBody>(
                 if buf.len() < block_size && !last {
                     break;
                 }
-                let block = std::mem::replace(&mut buf, Vec::new());
+                let block = std::mem::take(&mut buf);
                 size += block.len() as u64;
-                let (h, block, shards) =
-                    encode_block(encoder.clone(), hashes.take().expect("hashes present"), block).await?;
+                let (h, block, shards) = encode_block(
+                    encoder.clone(),
+                    hashes.take().expect("hashes present"),
+                    block,
+                )
+                .await?;
                 hashes = Some(h);
                 buf = block;
                 buf.clear();
                 send_shards(&mut streams, erasure, shards).await;
                 let alive = streams.iter().filter(|s| s.tx.is_some()).count();
                 if alive < quorum {
-                    return Err(StoreError::WriteQuorum { ok: alive, need: quorum });
+                    return Err(StoreError::WriteQuorum {
+                        ok: alive,
+                        need: quorum,
+                    });
                 }
             }
             if last {
@@ -223,10 +236,14 @@ pub(crate) async fn stage_body<B: ObjectBody>(
     }
     let verified = result.and_then(|size| {
         let trailing = body.trailing_checksums();
-        let (digests, checksum) = finish_hashes(hashes.take().expect("hashes present"), claims, &trailing)?;
+        let (digests, checksum) =
+            finish_hashes(hashes.take().expect("hashes present"), claims, &trailing)?;
         let good = ok.iter().filter(|o| **o).count();
         if good < quorum {
-            return Err(StoreError::WriteQuorum { ok: good, need: quorum });
+            return Err(StoreError::WriteQuorum {
+                ok: good,
+                need: quorum,
+            });
         }
         Ok((size, digests, checksum))
     });
@@ -337,7 +354,18 @@ pub(crate) async fn commit_version(
     extra: &ExtraOps<'_>,
 ) -> Result<(), StoreError> {
     let _guard = store.locks.lock(format!("{bucket}/{key}")).await;
-    commit_version_locked(store, set, bucket, key, record, data, ok, precondition, extra).await
+    commit_version_locked(
+        store,
+        set,
+        bucket,
+        key,
+        record,
+        data,
+        ok,
+        precondition,
+        extra,
+    )
+    .await
 }
 
 /// [`commit_version`] for a caller that already holds the key's lock.
@@ -407,7 +435,9 @@ pub(crate) async fn commit_version_locked(
     // Remove what the replaced version left behind, on the drives that moved on.
     let cleanups = set.drives.iter().enumerate().map(|(slot, drive)| {
         let old = match (&previous[slot], committed[slot]) {
-            (Ok(Some(old)), true) if old.location.data_id() != &data_id => Some(old.location.clone()),
+            (Ok(Some(old)), true) if old.location.data_id() != &data_id => {
+                Some(old.location.clone())
+            }
             _ => None,
         };
         async move {
@@ -509,8 +539,26 @@ pub(crate) async fn put_object(
         algorithm: opts.checksum_algorithm,
         expected: opts.expected_checksum.clone(),
     };
-    let staged = stage_body(&set, &erasure, body, &crate::record::part_file(1), &claims, true).await?;
-    let result = commit_staged(store, &set, b.as_str(), k.as_str(), &erasure, &staged, opts.meta, &opts.precondition).await;
+    let staged = stage_body(
+        &set,
+        &erasure,
+        body,
+        &crate::record::part_file(1),
+        &claims,
+        true,
+    )
+    .await?;
+    let result = commit_staged(
+        store,
+        &set,
+        b.as_str(),
+        k.as_str(),
+        &erasure,
+        &staged,
+        opts.meta,
+        &opts.precondition,
+    )
+    .await;
     if result.is_err() && staged.inline.is_none() {
         discard_staged(&set, &staged.tmp).await;
     }

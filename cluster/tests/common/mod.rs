@@ -16,7 +16,11 @@ pub fn drive_paths(dir: &tempfile::TempDir, n: usize) -> Vec<PathBuf> {
     (1..=n).map(|i| dir.path().join(format!("d{i}"))).collect()
 }
 
-pub async fn open_with(dir: &tempfile::TempDir, n: usize, block_size: usize) -> Result<Store, cluster::StoreError> {
+pub async fn open_with(
+    dir: &tempfile::TempDir,
+    n: usize,
+    block_size: usize,
+) -> Result<Store, cluster::StoreError> {
     let pattern = format!("{}/d{{1...{n}}}", dir.path().display());
     let mut cfg = StoreConfig::new(vec![pattern]);
     cfg.block_size = block_size;
@@ -51,7 +55,9 @@ impl TestStore {
         drop(store);
         // Background tasks of the old store (GET streams) may still hold it for a moment.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let store = open_with(&dir, drives.len(), block_size).await.expect("store reopens");
+        let store = open_with(&dir, drives.len(), block_size)
+            .await
+            .expect("store reopens");
         TestStore {
             dir,
             drives,
@@ -84,7 +90,12 @@ pub fn data(len: usize, seed: u64) -> Vec<u8> {
 
 pub async fn put(store: &Store, b: &BucketName, k: &str, bytes: &[u8]) -> cluster::ObjectInfo {
     store
-        .put_object(b, &key(k), BytesBody::chunked(bytes.to_vec(), 10_000), PutOptions::default())
+        .put_object(
+            b,
+            &key(k),
+            BytesBody::chunked(bytes.to_vec(), 10_000),
+            PutOptions::default(),
+        )
         .await
         .expect("put succeeds")
 }
