@@ -53,7 +53,10 @@ impl<'a> CredentialScope<'a> {
 
     /// `YYYYMMDD/region/service/aws4_request` (the scope line of the string to sign).
     pub fn scope_string(&self) -> String {
-        format!("{}/{}/{}/aws4_request", self.date, self.region, self.service)
+        format!(
+            "{}/{}/{}/aws4_request",
+            self.date, self.region, self.service
+        )
     }
 }
 
@@ -119,7 +122,7 @@ impl<'a> AuthorizationHeader<'a> {
         }
         let value = value.trim();
         let (algorithm, rest) = value
-            .split_once(|c: char| c == ' ' || c == '\t')
+            .split_once([' ', '\t'])
             .ok_or(ParseError::Malformed("missing authorization components"))?;
         if algorithm != ALGORITHM {
             return Err(ParseError::UnsupportedAlgorithm);
@@ -225,7 +228,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(h.credential.access_key, "AKIAIOSFODNN7EXAMPLE");
-        assert_eq!(h.credential.scope_string(), "20130524/us-east-1/s3/aws4_request");
+        assert_eq!(
+            h.credential.scope_string(),
+            "20130524/us-east-1/s3/aws4_request"
+        );
         assert_eq!(h.signed_headers, vec!["host", "range", "x-amz-date"]);
     }
 

@@ -379,7 +379,12 @@ mod tests {
     #[test]
     fn header_values_are_folded_and_joined() {
         let headers: &[(&str, &[u8])] = &[("X-A", b"  a   b \t c "), ("x-a", b"d"), ("Host", b"h")];
-        let req = RequestParts { method: "GET", raw_path: "/", raw_query: "", headers };
+        let req = RequestParts {
+            method: "GET",
+            raw_path: "/",
+            raw_query: "",
+            headers,
+        };
         let mut out = Vec::new();
         canonical_headers(&req, &["host", "x-a"], HeaderFolding::Whitespace, &mut out).unwrap();
         assert_eq!(out, b"host:h\nx-a:a b c,d\n");
@@ -388,7 +393,12 @@ mod tests {
         assert_eq!(out, b"host:h\nx-a:a b \t c,d\n");
         assert!(folding_matters(&req, &["x-a"]));
         assert_eq!(
-            canonical_headers(&req, &["host", "x-b"], HeaderFolding::Spaces, &mut Vec::new()),
+            canonical_headers(
+                &req,
+                &["host", "x-b"],
+                HeaderFolding::Spaces,
+                &mut Vec::new()
+            ),
             Err("x-b")
         );
     }

@@ -326,9 +326,7 @@ impl ChunkedDecoder {
             .ok_or_else(|| invalid("chunk size overflow"))?;
         if let Some(expected) = self.decoded_length {
             if total > expected {
-                return Err(invalid(
-                    "chunks exceed x-amz-decoded-content-length",
-                ));
+                return Err(invalid("chunks exceed x-amz-decoded-content-length"));
             }
         }
         self.decoded_total = total;
@@ -480,7 +478,11 @@ impl ChunkedDecoder {
 mod tests {
     use super::*;
 
-    fn decode_all(mut d: ChunkedDecoder, body: &[u8], step: usize) -> Result<(Vec<u8>, Trailers), AuthError> {
+    fn decode_all(
+        mut d: ChunkedDecoder,
+        body: &[u8],
+        step: usize,
+    ) -> Result<(Vec<u8>, Trailers), AuthError> {
         let mut out = Vec::new();
         for piece in body.chunks(step.max(1)) {
             d.decode(piece, &mut out)?;
@@ -507,12 +509,19 @@ mod tests {
         assert!(decode_all(ChunkedDecoder::unsigned(Some(6), false), body, 3).is_err());
         assert!(decode_all(ChunkedDecoder::unsigned(Some(5), false), body, 3).is_ok());
         for cut in 0..body.len() {
-            assert!(decode_all(ChunkedDecoder::unsigned(Some(5), false), &body[..cut], 2).is_err(), "{cut}");
+            assert!(
+                decode_all(ChunkedDecoder::unsigned(Some(5), false), &body[..cut], 2).is_err(),
+                "{cut}"
+            );
         }
         let long = vec![b'1'; MAX_LINE + 1];
         assert!(decode_all(ChunkedDecoder::unsigned(None, false), &long, 100).is_err());
         assert_eq!(
-            decode_all(ChunkedDecoder::unsigned(None, true), b"0\r\nx-amz-checksum-crc32:abc\r\n\r\n", 7),
+            decode_all(
+                ChunkedDecoder::unsigned(None, true),
+                b"0\r\nx-amz-checksum-crc32:abc\r\n\r\n",
+                7
+            ),
             Err(AuthError::InvalidDigest)
         );
     }

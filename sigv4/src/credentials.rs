@@ -43,7 +43,9 @@ impl fmt::Debug for StaticCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut keys: Vec<&String> = self.by_key.keys().collect();
         keys.sort();
-        f.debug_struct("StaticCredentials").field("access_keys", &keys).finish()
+        f.debug_struct("StaticCredentials")
+            .field("access_keys", &keys)
+            .finish()
     }
 }
 

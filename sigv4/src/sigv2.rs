@@ -125,7 +125,11 @@ fn check(
     let provided = base64::engine::general_purpose::STANDARD
         .decode(provided_b64.trim_ascii())
         .map_err(|_| AuthError::SignatureDoesNotMatch)?;
-    let raw = if req.raw_path.is_empty() { "/" } else { req.raw_path };
+    let raw = if req.raw_path.is_empty() {
+        "/"
+    } else {
+        req.raw_path
+    };
     let canonical = canonical_uri(raw, PathMode::S3);
     let mut paths = vec![raw];
     if canonical != raw {
@@ -161,7 +165,8 @@ pub(crate) fn verify_query(
     let access_key = std::str::from_utf8(get("AWSAccessKeyId").unwrap_or_default())
         .map_err(|_| malformed("AWSAccessKeyId is not UTF-8".into()))?;
     let expires_raw = std::str::from_utf8(
-        get("Expires").ok_or_else(|| malformed("query-string authentication requires Expires".into()))?,
+        get("Expires")
+            .ok_or_else(|| malformed("query-string authentication requires Expires".into()))?,
     )
     .map_err(|_| malformed("Expires is not a number".into()))?;
     let expires: i64 = expires_raw
@@ -211,13 +216,21 @@ pub(crate) fn verify_header(
         },
     };
     let when = when.ok_or_else(|| {
-        AuthError::AccessDenied("AWS authentication requires a valid Date or x-amz-date header".into())
+        AuthError::AccessDenied(
+            "AWS authentication requires a valid Date or x-amz-date header".into(),
+        )
     })?;
     if (now - when).whole_seconds().abs() > MAX_CLOCK_SKEW_SECS {
         return Err(AuthError::RequestTimeTooSkewed);
     }
     let cred = verifier.lookup(access_key)?;
-    check(&cred.secret_key, req, params, &date_field, signature.as_bytes())?;
+    check(
+        &cred.secret_key,
+        req,
+        params,
+        &date_field,
+        signature.as_bytes(),
+    )?;
     Ok(Authenticated {
         access_key: cred.access_key,
         principal: cred.principal,

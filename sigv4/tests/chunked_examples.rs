@@ -7,7 +7,9 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sigv4::{AuthError, ChunkedDecoder, PayloadCheck, RequestParts, StaticCredentials, Trailers, Verifier};
+use sigv4::{
+    AuthError, ChunkedDecoder, PayloadCheck, RequestParts, StaticCredentials, Trailers, Verifier,
+};
 
 const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -33,7 +35,10 @@ fn now() -> SystemTime {
 }
 
 fn verifier() -> Verifier {
-    Verifier::new("us-east-1", Arc::new(StaticCredentials::single(ACCESS_KEY, SECRET)))
+    Verifier::new(
+        "us-east-1",
+        Arc::new(StaticCredentials::single(ACCESS_KEY, SECRET)),
+    )
 }
 
 /// The documented body: 0x10000 and 0x400 bytes of 'a', then the final chunk (and trailer).
@@ -97,7 +102,9 @@ fn decoder_for(trailer: bool) -> ChunkedDecoder {
         raw_query: "",
         headers: &headers,
     };
-    let auth = verifier().verify(&req, now()).expect("documented seed signature verifies");
+    let auth = verifier()
+        .verify(&req, now())
+        .expect("documented seed signature verifies");
     match auth.payload {
         PayloadCheck::Chunked(d) => d,
         other => panic!("expected a chunked payload check, got {other:?}"),
@@ -115,9 +122,14 @@ fn run(mut d: ChunkedDecoder, body: &[u8], step: usize) -> Result<(Vec<u8>, Trai
 #[test]
 fn documented_chunked_upload_verifies_byte_for_byte() {
     let body = documented_body(CHUNK_SIGS, None);
-    assert_eq!(body.len(), 66824, "Content-Length of the documented example");
+    assert_eq!(
+        body.len(),
+        66824,
+        "Content-Length of the documented example"
+    );
     for step in [1, 7, 88, 4096, 65536, 65626, body.len()] {
-        let (out, trailers) = run(decoder_for(false), &body, step).expect("documented body verifies");
+        let (out, trailers) =
+            run(decoder_for(false), &body, step).expect("documented body verifies");
         assert_eq!(out.len(), 66560);
         assert!(out.iter().all(|&b| b == b'a'));
         assert!(trailers.fields.is_empty());
@@ -133,7 +145,8 @@ fn chunk_bytes_are_released_only_after_their_signature_verifies() {
     let header_len = "10000;chunk-signature=".len() + 64 + 2;
     d.decode(&body[..header_len + 65536], &mut out).unwrap();
     assert!(out.is_empty(), "unverified bytes were released");
-    d.decode(&body[header_len + 65536..header_len + 65538], &mut out).unwrap();
+    d.decode(&body[header_len + 65536..header_len + 65538], &mut out)
+        .unwrap();
     assert_eq!(out.len(), 65536);
 }
 
@@ -146,20 +159,29 @@ fn tampered_documented_body_is_rejected() {
     for &pos in &positions {
         let mut bad = body.clone();
         bad[pos] ^= 0x01;
-        assert!(run(decoder_for(false), &bad, 8192).is_err(), "flip at {pos} accepted");
+        assert!(
+            run(decoder_for(false), &bad, 8192).is_err(),
+            "flip at {pos} accepted"
+        );
     }
     // Every byte of chunk 2's signature and data region start.
     for pos in (65626..65626 + 86).step_by(5) {
         let mut bad = body.clone();
         bad[pos] = if bad[pos] == b'0' { b'1' } else { b'0' };
-        assert!(run(decoder_for(false), &bad, 1000).is_err(), "change at {pos} accepted");
+        assert!(
+            run(decoder_for(false), &bad, 1000).is_err(),
+            "change at {pos} accepted"
+        );
     }
 }
 
 #[test]
 fn truncated_documented_body_is_rejected() {
     let body = documented_body(CHUNK_SIGS, None);
-    for cut in (0..body.len()).step_by(997).chain([body.len() - 1, body.len() - 2, 65626]) {
+    for cut in (0..body.len())
+        .step_by(997)
+        .chain([body.len() - 1, body.len() - 2, 65626])
+    {
         let r = run(decoder_for(false), &body[..cut], 4096);
         assert!(r.is_err(), "truncation at {cut} accepted");
     }
@@ -182,21 +204,34 @@ fn lying_decoded_length_is_rejected() {
             Some(len),
             false,
         );
-        assert!(run(d, &body, 4096).is_err(), "decoded length {len} accepted");
+        assert!(
+            run(d, &body, 4096).is_err(),
+            "decoded length {len} accepted"
+        );
     }
 }
 
 #[test]
 fn documented_trailer_upload_verifies_byte_for_byte() {
-    let body = documented_body(TRAILER_CHUNK_SIGS, Some(documented_trailer(CRC32C_B64, TRAILER_SIG)));
+    let body = documented_body(
+        TRAILER_CHUNK_SIGS,
+        Some(documented_trailer(CRC32C_B64, TRAILER_SIG)),
+    );
     for step in [1, 13, 4096, body.len()] {
-        let (out, trailers) = run(decoder_for(true), &body, step).expect("documented trailer body verifies");
+        let (out, trailers) =
+            run(decoder_for(true), &body, step).expect("documented trailer body verifies");
         assert_eq!(out.len(), 66560);
-        assert_eq!(trailers.checksum(), Some(("x-amz-checksum-crc32c", CRC32C_B64)));
+        assert_eq!(
+            trailers.checksum(),
+            Some(("x-amz-checksum-crc32c", CRC32C_B64))
+        );
         // The caller's check: the trailer checksum matches the decoded bytes.
         let crc = crc32c::crc32c(&out).to_be_bytes();
         use base64::Engine;
-        assert_eq!(base64::engine::general_purpose::STANDARD.encode(crc), CRC32C_B64);
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD.encode(crc),
+            CRC32C_B64
+        );
     }
     // Without the final empty line (some clients) it still verifies at finish().
     let short = &body[..body.len() - 2];
@@ -205,16 +240,37 @@ fn documented_trailer_upload_verifies_byte_for_byte() {
 
 #[test]
 fn tampered_or_missing_trailer_is_rejected() {
-    let bad_value = documented_body(TRAILER_CHUNK_SIGS, Some(documented_trailer("AAAAAA==", TRAILER_SIG)));
-    assert_eq!(run(decoder_for(true), &bad_value, 4096).err(), Some(AuthError::ChunkSignatureDoesNotMatch));
+    let bad_value = documented_body(
+        TRAILER_CHUNK_SIGS,
+        Some(documented_trailer("AAAAAA==", TRAILER_SIG)),
+    );
+    assert_eq!(
+        run(decoder_for(true), &bad_value, 4096).err(),
+        Some(AuthError::ChunkSignatureDoesNotMatch)
+    );
     let mut wrong_sig = TRAILER_SIG.to_string();
     wrong_sig.replace_range(0..1, "e");
-    let bad_sig = documented_body(TRAILER_CHUNK_SIGS, Some(documented_trailer(CRC32C_B64, &wrong_sig)));
-    assert_eq!(run(decoder_for(true), &bad_sig, 4096).err(), Some(AuthError::ChunkSignatureDoesNotMatch));
-    let unsigned = documented_body(TRAILER_CHUNK_SIGS, Some(format!("x-amz-checksum-crc32c:{CRC32C_B64}\r\n")));
-    assert!(run(decoder_for(true), &unsigned, 4096).is_err(), "missing trailer signature accepted");
+    let bad_sig = documented_body(
+        TRAILER_CHUNK_SIGS,
+        Some(documented_trailer(CRC32C_B64, &wrong_sig)),
+    );
+    assert_eq!(
+        run(decoder_for(true), &bad_sig, 4096).err(),
+        Some(AuthError::ChunkSignatureDoesNotMatch)
+    );
+    let unsigned = documented_body(
+        TRAILER_CHUNK_SIGS,
+        Some(format!("x-amz-checksum-crc32c:{CRC32C_B64}\r\n")),
+    );
+    assert!(
+        run(decoder_for(true), &unsigned, 4096).is_err(),
+        "missing trailer signature accepted"
+    );
     let no_trailer = documented_body(TRAILER_CHUNK_SIGS, Some(String::new()));
-    assert!(run(decoder_for(true), &no_trailer, 4096).is_err(), "missing declared trailer accepted");
+    assert!(
+        run(decoder_for(true), &no_trailer, 4096).is_err(),
+        "missing declared trailer accepted"
+    );
 }
 
 #[test]
@@ -234,5 +290,10 @@ fn oversized_chunk_header_is_rejected() {
     // A signed chunk larger than the 16 MiB cap is refused at its header.
     let sig = "0".repeat(64);
     let mut d = decoder_for(false);
-    assert!(d.decode(format!("1000001;chunk-signature={sig}\r\n").as_bytes(), &mut out).is_err());
+    assert!(d
+        .decode(
+            format!("1000001;chunk-signature={sig}\r\n").as_bytes(),
+            &mut out
+        )
+        .is_err());
 }

@@ -31,7 +31,12 @@ fn mutate(rng: &mut StdRng, input: &[u8]) -> Vec<u8> {
             2 => {
                 v.remove(i);
             }
-            3 => v.insert(i, *[b'\r', b'\n', b';', b'=', b',', b'/', b'%', b':', b'0', b'f'].get(rng.gen_range(0..10)).unwrap_or(&b'x')),
+            3 => v.insert(
+                i,
+                *[b'\r', b'\n', b';', b'=', b',', b'/', b'%', b':', b'0', b'f']
+                    .get(rng.gen_range(0..10))
+                    .unwrap_or(&b'x'),
+            ),
             4 => v.truncate(i),
             _ => {
                 let j = rng.gen_range(0..v.len());
@@ -47,19 +52,31 @@ fn mutate(rng: &mut StdRng, input: &[u8]) -> Vec<u8> {
 #[test]
 fn mutated_authorization_inputs_never_panic() {
     let mut rng = StdRng::seed_from_u64(0xa17);
-    let v = Verifier::new("us-east-1", Arc::new(StaticCredentials::single("AKIAIOSFODNN7EXAMPLE", "secret")));
+    let v = Verifier::new(
+        "us-east-1",
+        Arc::new(StaticCredentials::single("AKIAIOSFODNN7EXAMPLE", "secret")),
+    );
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_369_353_600);
     let mut parsed = 0;
     for i in 0..4000 {
         let seed = SEEDS_AUTH[i % SEEDS_AUTH.len()].as_bytes();
-        let input = if i % 10 == 0 { (0..rng.gen_range(0..200)).map(|_| rng.gen()).collect() } else { mutate(&mut rng, seed) };
+        let input = if i % 10 == 0 {
+            (0..rng.gen_range(0..200)).map(|_| rng.gen()).collect()
+        } else {
+            mutate(&mut rng, seed)
+        };
         if let Ok(s) = std::str::from_utf8(&input) {
             if sigv4::authz::AuthorizationHeader::parse(s).is_ok() {
                 parsed += 1;
             }
             let _ = sigv4::canonical::canonical_uri(s, sigv4::canonical::PathMode::S3);
             let headers: &[(&str, &[u8])] = &[("host", b"h"), ("x-amz-date", b"20130524T000000Z")];
-            let req = RequestParts { method: "GET", raw_path: "/b/k", raw_query: s, headers };
+            let req = RequestParts {
+                method: "GET",
+                raw_path: "/b/k",
+                raw_query: s,
+                headers,
+            };
             let r = v.verify(&req, now);
             assert!(r.is_err(), "mutated query authenticated: {s}");
         }
@@ -69,7 +86,12 @@ fn mutated_authorization_inputs_never_panic() {
             ("x-amz-content-sha256", b"UNSIGNED-PAYLOAD"),
             ("authorization", &input),
         ];
-        let req = RequestParts { method: "PUT", raw_path: "/k", raw_query: "", headers };
+        let req = RequestParts {
+            method: "PUT",
+            raw_path: "/k",
+            raw_query: "",
+            headers,
+        };
         assert!(v.verify(&req, now).is_err(), "mutated header authenticated");
     }
     println!("authorization smoke: 4000 inputs, {parsed} still parsed, none authenticated");
@@ -77,7 +99,12 @@ fn mutated_authorization_inputs_never_panic() {
 
 fn doc_signing() -> ChunkSigning {
     ChunkSigning {
-        signing_key: sigv4::canonical::signing_key("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "20130524", "us-east-1", "s3"),
+        signing_key: sigv4::canonical::signing_key(
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "20130524",
+            "us-east-1",
+            "s3",
+        ),
         amz_date: "20130524T000000Z".into(),
         scope: "20130524/us-east-1/s3/aws4_request".into(),
         seed_signature: "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9".into(),
@@ -108,7 +135,14 @@ fn mutated_chunked_bodies_never_panic_or_verify() {
     let mut rng = StdRng::seed_from_u64(0xc4c);
     let signed = documented_body();
     let expected = vec![b'a'; 66560];
-    assert_eq!(run(ChunkedDecoder::signed(doc_signing(), Some(66560), false), &signed, 4096), Some(expected.clone()));
+    assert_eq!(
+        run(
+            ChunkedDecoder::signed(doc_signing(), Some(66560), false),
+            &signed,
+            4096
+        ),
+        Some(expected.clone())
+    );
     let unsigned_seeds: [&[u8]; 3] = [
         b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n",
         b"3;ext=1\r\nabc\r\n0\r\n\r\n",
@@ -119,7 +153,11 @@ fn mutated_chunked_bodies_never_panic_or_verify() {
         if i % 6 == 0 {
             // Mutate the signed body (mostly its framing, which is where parsing happens).
             let mut body = signed.clone();
-            let region = if rng.gen_bool(0.5) { 0..90 } else { 65620..signed.len() };
+            let region = if rng.gen_bool(0.5) {
+                0..90
+            } else {
+                65620..signed.len()
+            };
             let pos = rng.gen_range(region);
             match rng.gen_range(0..3) {
                 0 => body[pos] ^= 1 << rng.gen_range(0..8),
@@ -128,23 +166,38 @@ fn mutated_chunked_bodies_never_panic_or_verify() {
                     body.remove(pos);
                 }
             }
-            let out = run(ChunkedDecoder::signed(doc_signing(), Some(66560), false), &body, rng.gen_range(1..70000));
+            let out = run(
+                ChunkedDecoder::signed(doc_signing(), Some(66560), false),
+                &body,
+                rng.gen_range(1..70000),
+            );
             if let Some(out) = out {
                 // Only a harmless change (e.g. a signature hex digit flipped to upper case) may
                 // still verify, and then the output must be exactly the signed payload.
-                assert_eq!(out, expected, "mutated signed body produced different output");
+                assert_eq!(
+                    out, expected,
+                    "mutated signed body produced different output"
+                );
                 accepted_mutants += 1;
             }
         } else {
             let seed = unsigned_seeds[i % 3];
             let body = mutate(&mut rng, seed);
-            let declared = if rng.gen_bool(0.5) { Some(rng.gen_range(0..16)) } else { None };
+            let declared = if rng.gen_bool(0.5) {
+                Some(rng.gen_range(0..16))
+            } else {
+                None
+            };
             let trailer = rng.gen_bool(0.7);
             let d = ChunkedDecoder::unsigned(declared, trailer);
             if let (Some(out), Some(n)) = (run(d, &body, rng.gen_range(1..20)), declared) {
                 assert_eq!(out.len() as u64, n, "wrong decoded length accepted");
             }
-            let _ = run(ChunkedDecoder::signed(doc_signing(), declared, trailer), &body, 3);
+            let _ = run(
+                ChunkedDecoder::signed(doc_signing(), declared, trailer),
+                &body,
+                3,
+            );
         }
     }
     println!("chunked smoke: 3000 inputs, {accepted_mutants} harmless signed mutants accepted");

@@ -41,7 +41,9 @@ fn random_text(rng: &mut StdRng, max: usize) -> String {
         "😀", "&", "?", "#", "!", "*", "(", ")", "'", ",", ";", ":", "@", "$", "[", "]",
     ];
     let n = rng.gen_range(1..=max);
-    (0..n).map(|_| *PIECES.choose(rng).expect("non-empty")).collect()
+    (0..n)
+        .map(|_| *PIECES.choose(rng).expect("non-empty"))
+        .collect()
 }
 
 /// Encodes a key for the wire: either S3-canonical (every reserved byte escaped) or minimal
@@ -77,8 +79,8 @@ fn random_query(rng: &mut StdRng) -> String {
             ev = ev.replace("%20", "+");
         }
         match rng.gen_range(0..4) {
-            0 => parts.push(k),                  // no '='
-            1 => parts.push(format!("{k}=")),    // empty value
+            0 => parts.push(k),               // no '='
+            1 => parts.push(format!("{k}=")), // empty value
             _ => parts.push(format!("{k}={ev}")),
         }
     }
@@ -88,7 +90,10 @@ fn random_query(rng: &mut StdRng) -> String {
 fn random_headers(rng: &mut StdRng) -> Vec<(String, String)> {
     let mut h = vec![("host".to_string(), "s3.example.test:9000".to_string())];
     for _ in 0..rng.gen_range(0..4) {
-        let name = format!("x-amz-meta-{}", ["a", "b", "colour", "x"].choose(rng).expect("x"));
+        let name = format!(
+            "x-amz-meta-{}",
+            ["a", "b", "colour", "x"].choose(rng).expect("x")
+        );
         let words: Vec<String> = (0..rng.gen_range(1..4))
             .map(|_| {
                 (0..rng.gen_range(1..6))
@@ -121,7 +126,9 @@ fn sign_random(rng: &mut StdRng, mode: &Mode) -> Signed {
     let path = wire_path(rng, &key);
     let query = random_query(rng);
     let headers = random_headers(rng);
-    let method = *["GET", "PUT", "HEAD", "DELETE", "POST"].choose(rng).expect("m");
+    let method = *["GET", "PUT", "HEAD", "DELETE", "POST"]
+        .choose(rng)
+        .expect("m");
     let body: Vec<u8> = (0..rng.gen_range(0..200)).map(|_| rng.gen()).collect();
     let uri = if query.is_empty() {
         format!("https://s3.example.test:9000{path}")
@@ -165,8 +172,10 @@ fn sign_random(rng: &mut StdRng, mode: &Mode) -> Signed {
     .expect("signable request");
     let (instructions, _sig) = sign(signable, &params).expect("oracle signs").into_parts();
     let (extra_headers, extra_params) = instructions.into_parts();
-    let mut wire_headers: Vec<(String, Vec<u8>)> =
-        headers.iter().map(|(n, v)| (n.clone(), v.clone().into_bytes())).collect();
+    let mut wire_headers: Vec<(String, Vec<u8>)> = headers
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
+        .collect();
     for h in extra_headers {
         wire_headers.push((h.name().to_string(), h.value().as_bytes().to_vec()));
     }
@@ -180,13 +189,22 @@ fn sign_random(rng: &mut StdRng, mode: &Mode) -> Signed {
         uri_encode(v.as_bytes(), false, &mut wire_query);
     }
     Signed {
-        req: OwnedRequest { method: method.into(), path, query: wire_query, headers: wire_headers, body: Vec::new() },
+        req: OwnedRequest {
+            method: method.into(),
+            path,
+            query: wire_query,
+            headers: wire_headers,
+            body: Vec::new(),
+        },
         body,
     }
 }
 
 fn verify_ok(v: &Verifier, s: &Signed) -> Result<(), String> {
-    let auth = s.req.with_parts(|p| v.verify(p, t0() + Duration::from_secs(1))).map_err(|e| format!("{e:?}"))?;
+    let auth = s
+        .req
+        .with_parts(|p| v.verify(p, t0() + Duration::from_secs(1)))
+        .map_err(|e| format!("{e:?}"))?;
     match auth.payload {
         PayloadCheck::Sha256(h) => {
             let mut hasher = PayloadHasher::new(h);
@@ -200,12 +218,23 @@ fn verify_ok(v: &Verifier, s: &Signed) -> Result<(), String> {
 
 /// Changes one byte of a signed part so that the request means something else.
 fn tamper(rng: &mut StdRng, s: &Signed, mode: &Mode) -> (Signed, String) {
-    let mut t = Signed { req: s.req.clone(), body: s.body.clone() };
+    let mut t = Signed {
+        req: s.req.clone(),
+        body: s.body.clone(),
+    };
     let swap = |b: u8| -> u8 {
         if b.is_ascii_digit() {
-            if b == b'9' { b'0' } else { b + 1 }
+            if b == b'9' {
+                b'0'
+            } else {
+                b + 1
+            }
         } else if b.is_ascii_alphabetic() {
-            if b == b'z' || b == b'Z' { b - 1 } else { b + 1 }
+            if b == b'z' || b == b'Z' {
+                b - 1
+            } else {
+                b + 1
+            }
         } else {
             b'q'
         }
@@ -252,12 +281,15 @@ fn tamper(rng: &mut StdRng, s: &Signed, mode: &Mode) -> (Signed, String) {
                 let idx: Vec<usize> = (0..t.req.headers.len())
                     .filter(|&i| {
                         let n = t.req.headers[i].0.to_ascii_lowercase();
-                        n != "authorization" && (matches!(mode, Mode::Header) || !n.starts_with("x-amz-"))
+                        n != "authorization"
+                            && (matches!(mode, Mode::Header) || !n.starts_with("x-amz-"))
                     })
                     .collect();
                 let Some(&h) = idx.choose(rng) else { continue };
                 let v = &mut t.req.headers[h].1;
-                let pos: Vec<usize> = (0..v.len()).filter(|&i| v[i].is_ascii_alphanumeric()).collect();
+                let pos: Vec<usize> = (0..v.len())
+                    .filter(|&i| v[i].is_ascii_alphanumeric())
+                    .collect();
                 let Some(&i) = pos.choose(rng) else { continue };
                 v[i] = swap(v[i]);
                 let what = format!("header {} byte {i}", t.req.headers[h].0);
@@ -265,7 +297,11 @@ fn tamper(rng: &mut StdRng, s: &Signed, mode: &Mode) -> (Signed, String) {
             }
             4 if matches!(mode, Mode::Header) && !t.body.is_empty() => {
                 // The body, when signed, is caught by the payload hash.
-                let has_hash = t.req.headers.iter().any(|(n, v)| n == "x-amz-content-sha256" && v != b"UNSIGNED-PAYLOAD");
+                let has_hash = t
+                    .req
+                    .headers
+                    .iter()
+                    .any(|(n, v)| n == "x-amz-content-sha256" && v != b"UNSIGNED-PAYLOAD");
                 if !has_hash {
                     continue;
                 }
@@ -277,7 +313,12 @@ fn tamper(rng: &mut StdRng, s: &Signed, mode: &Mode) -> (Signed, String) {
                 // The signature itself.
                 match mode {
                     Mode::Header => {
-                        let h = t.req.headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case("authorization")).expect("auth");
+                        let h = t
+                            .req
+                            .headers
+                            .iter_mut()
+                            .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+                            .expect("auth");
                         let i = h.1.len() - 1 - rng.gen_range(0..64);
                         h.1[i] = if h.1[i] == b'a' { b'b' } else { b'a' };
                         return (t, format!("signature digit {i}"));
@@ -306,7 +347,14 @@ fn run(mode: Mode, cases: usize, seed: u64) {
         if let Err(e) = verify_ok(&v, &s) {
             panic!(
                 "case {case} (seed {seed}) rejected: {e}\n{} {}?{}\n{:?}",
-                s.req.method, s.req.path, s.req.query, s.req.headers.iter().map(|(n, v)| (n, String::from_utf8_lossy(v))).collect::<Vec<_>>()
+                s.req.method,
+                s.req.path,
+                s.req.query,
+                s.req
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n, String::from_utf8_lossy(v)))
+                    .collect::<Vec<_>>()
             );
         }
         verified += 1;
@@ -314,7 +362,9 @@ fn run(mode: Mode, cases: usize, seed: u64) {
         assert!(
             verify_ok(&v, &t).is_err(),
             "case {case} (seed {seed}): tampered {what} accepted: {} {}?{}",
-            t.req.method, t.req.path, t.req.query
+            t.req.method,
+            t.req.path,
+            t.req.query
         );
         rejected += 1;
     }
@@ -322,7 +372,10 @@ fn run(mode: Mode, cases: usize, seed: u64) {
 }
 
 fn seed() -> u64 {
-    std::env::var("SIGV4_ORACLE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5167_0004)
+    std::env::var("SIGV4_ORACLE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5167_0004)
 }
 
 #[test]
@@ -341,8 +394,12 @@ fn unsigned_headers_may_be_added_without_breaking_the_signature() {
     let v = verifier();
     for _ in 0..50 {
         let mut s = sign_random(&mut rng, &Mode::Header);
-        s.req.headers.push(("user-agent".into(), b"anything".to_vec()));
-        s.req.headers.push(("x-forwarded-for".into(), b"10.0.0.1".to_vec()));
+        s.req
+            .headers
+            .push(("user-agent".into(), b"anything".to_vec()));
+        s.req
+            .headers
+            .push(("x-forwarded-for".into(), b"10.0.0.1".to_vec()));
         verify_ok(&v, &s).expect("unsigned headers are ignored");
     }
 }

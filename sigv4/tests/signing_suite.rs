@@ -76,7 +76,9 @@ impl Tally {
 
 /// Header-signing checks for one case with a context.json.
 fn header_case(name: &str, dir: &Path, ctx: &Context, mode: PathMode, tally: &mut Tally) {
-    let Some(signed_text) = read(dir, "header-signed-request.txt") else { return };
+    let Some(signed_text) = read(dir, "header-signed-request.txt") else {
+        return;
+    };
     let signed = OwnedRequest::parse_http(&signed_text);
     let auth_value = signed
         .headers
@@ -85,7 +87,11 @@ fn header_case(name: &str, dir: &Path, ctx: &Context, mode: PathMode, tally: &mu
         .map(|(_, v)| String::from_utf8(v.clone()).expect("utf8"))
         .expect("authorization header");
     let auth = AuthorizationHeader::parse(&auth_value).expect("suite header parses");
-    let payload_hash = if ctx.sign_body { sha256_hex(&signed.body) } else { EMPTY_SHA256_HEX.to_string() };
+    let payload_hash = if ctx.sign_body {
+        sha256_hex(&signed.body)
+    } else {
+        EMPTY_SHA256_HEX.to_string()
+    };
     let creq = signed.with_parts(|p| {
         canonical_request(
             p,
@@ -97,7 +103,11 @@ fn header_case(name: &str, dir: &Path, ctx: &Context, mode: PathMode, tally: &mu
         .expect("signed headers present")
     });
     let want_creq = read(dir, "header-canonical-request.txt").expect("canonical request");
-    tally.check(name, "header canonical request", creq == want_creq.as_bytes());
+    tally.check(
+        name,
+        "header canonical request",
+        creq == want_creq.as_bytes(),
+    );
     let scope = auth.credential.scope_string();
     let sts = string_to_sign(&ctx.amz_date, &scope, &creq);
     if let Some(want) = read(dir, "header-string-to-sign.txt") {
@@ -152,9 +162,15 @@ fn header_case(name: &str, dir: &Path, ctx: &Context, mode: PathMode, tally: &mu
 
 /// Query-signing (presign) checks for one case with a context.json.
 fn query_case(name: &str, dir: &Path, ctx: &Context, mode: PathMode, tally: &mut Tally) {
-    let Some(signed_text) = read(dir, "query-signed-request.txt") else { return };
+    let Some(signed_text) = read(dir, "query-signed-request.txt") else {
+        return;
+    };
     let mut signed = OwnedRequest::parse_http(&signed_text);
-    let payload_hash = if ctx.sign_body { sha256_hex(&signed.body) } else { EMPTY_SHA256_HEX.to_string() };
+    let payload_hash = if ctx.sign_body {
+        sha256_hex(&signed.body)
+    } else {
+        EMPTY_SHA256_HEX.to_string()
+    };
     let params = sigv4::canonical::parse_query(&signed.query);
     let signed_headers_raw = params
         .iter()
@@ -175,8 +191,17 @@ fn query_case(name: &str, dir: &Path, ctx: &Context, mode: PathMode, tally: &mut
         .expect("signed headers present")
     });
     let want_creq = read(dir, "query-canonical-request.txt").expect("canonical request");
-    tally.check(name, "query canonical request", creq == want_creq.as_bytes());
-    let scope = format!("{}/{}/{}/aws4_request", &ctx.amz_date[..8], ctx.region, ctx.service);
+    tally.check(
+        name,
+        "query canonical request",
+        creq == want_creq.as_bytes(),
+    );
+    let scope = format!(
+        "{}/{}/{}/aws4_request",
+        &ctx.amz_date[..8],
+        ctx.region,
+        ctx.service
+    );
     let sts = string_to_sign(&ctx.amz_date, &scope, &creq);
     if let Some(want) = read(dir, "query-string-to-sign.txt") {
         tally.check(name, "query string to sign", sts == want);
@@ -188,7 +213,10 @@ fn query_case(name: &str, dir: &Path, ctx: &Context, mode: PathMode, tally: &mut
     }
     if ctx.sign_body {
         // A presigned request carries its payload hash in an (unsigned) header.
-        signed.headers.push(("x-amz-content-sha256".into(), payload_hash.clone().into_bytes()));
+        signed.headers.push((
+            "x-amz-content-sha256".into(),
+            payload_hash.clone().into_bytes(),
+        ));
     }
     let verifier = Verifier::with_service(
         &ctx.region,
@@ -201,7 +229,11 @@ fn query_case(name: &str, dir: &Path, ctx: &Context, mode: PathMode, tally: &mut
         // The token query parameter was added after signing. S3 signs every query parameter
         // but X-Amz-Signature, so such a request is (correctly) rejected by a verifier.
         let r = signed.with_parts(|p| verifier.verify(p, now));
-        tally.check(name, "query with unsigned token rejected", r.err() == Some(AuthError::SignatureDoesNotMatch));
+        tally.check(
+            name,
+            "query with unsigned token rejected",
+            r.err() == Some(AuthError::SignatureDoesNotMatch),
+        );
         return;
     }
     let ok = match signed.with_parts(|p| verifier.verify(p, now)) {
@@ -216,11 +248,17 @@ fn query_case(name: &str, dir: &Path, ctx: &Context, mode: PathMode, tally: &mut
         tally.verify_passed += 1;
     }
     let expired = signed.with_parts(|p| verifier.verify(p, now + Duration::from_secs(3600)));
-    tally.check(name, "query expiry enforced", expired.err() == Some(AuthError::ExpiredPresign));
+    tally.check(
+        name,
+        "query expiry enforced",
+        expired.err() == Some(AuthError::ExpiredPresign),
+    );
     let mut tampered = signed.clone();
     let last = tampered.query.len() - 1;
     let b = tampered.query.as_bytes()[last];
-    tampered.query.replace_range(last.., if b == b'0' { "1" } else { "0" });
+    tampered
+        .query
+        .replace_range(last.., if b == b'0' { "1" } else { "0" });
     let rejected = matches!(
         tampered.with_parts(|p| verifier.verify(p, now)),
         Err(AuthError::SignatureDoesNotMatch)
@@ -236,10 +274,18 @@ fn legacy_case(name: &str, dir: &Path, tally: &mut Tally) {
     let got = canonical_uri(&req.path, PathMode::Double { normalize: true });
     tally.check(name, "double-encoded canonical URI", got == want_uri);
     // S3 rules must NOT double-encode the same path.
-    tally.check(name, "S3 single encoding differs", canonical_uri(&req.path, PathMode::S3) != want_uri);
+    tally.check(
+        name,
+        "S3 single encoding differs",
+        canonical_uri(&req.path, PathMode::S3) != want_uri,
+    );
     if let Some(want_sts) = read(dir, "header-string-to-sign.txt") {
         let mut lines = want_sts.lines();
-        let (_, date, scope) = (lines.next(), lines.next().expect("date"), lines.next().expect("scope"));
+        let (_, date, scope) = (
+            lines.next(),
+            lines.next().expect("date"),
+            lines.next().expect("scope"),
+        );
         let sts = string_to_sign(date, scope, want.as_bytes());
         tally.check(name, "legacy string to sign", sts == want_sts.trim_end());
     }
@@ -247,7 +293,9 @@ fn legacy_case(name: &str, dir: &Path, tally: &mut Tally) {
 
 #[test]
 fn aws_signing_test_suite_passes() {
-    let Some(root) = shared_vectors("aws-signing-test-suite/v4") else { return };
+    let Some(root) = shared_vectors("aws-signing-test-suite/v4") else {
+        return;
+    };
     let mut dirs: Vec<_> = std::fs::read_dir(&root)
         .expect("suite dir")
         .map(|e| e.expect("entry").path())
@@ -261,7 +309,9 @@ fn aws_signing_test_suite_passes() {
         match load_context(dir) {
             Some(ctx) => {
                 // normalize=false is exactly S3's rule set.
-                let mode = PathMode::Single { normalize: ctx.normalize };
+                let mode = PathMode::Single {
+                    normalize: ctx.normalize,
+                };
                 header_case(&name, dir, &ctx, mode, &mut tally);
                 query_case(&name, dir, &ctx, mode, &mut tally);
             }
@@ -276,5 +326,9 @@ fn aws_signing_test_suite_passes() {
         tally.failures.len()
     );
     assert!(tally.cases >= 40, "suite incomplete: {} cases", tally.cases);
-    assert!(tally.failures.is_empty(), "failures:\n{}", tally.failures.join("\n"));
+    assert!(
+        tally.failures.is_empty(),
+        "failures:\n{}",
+        tally.failures.join("\n")
+    );
 }

@@ -32,7 +32,12 @@ fuzz_target!(|data: &[u8]| {
         let _ = canonical_uri(s, PathMode::Single { normalize: true });
         let _ = canonical_query(s, |_| false);
         let headers: &[(&str, &[u8])] = &[("host", b"h"), ("x-amz-date", b"20130524T000000Z")];
-        let req = RequestParts { method: "GET", raw_path: s, raw_query: s, headers };
+        let req = RequestParts {
+            method: "GET",
+            raw_path: s,
+            raw_query: s,
+            headers,
+        };
         let _ = verifier().verify(&req, now);
     }
     let headers: &[(&str, &[u8])] = &[
@@ -41,6 +46,11 @@ fuzz_target!(|data: &[u8]| {
         ("x-amz-content-sha256", b"UNSIGNED-PAYLOAD"),
         ("authorization", data),
     ];
-    let req = RequestParts { method: "PUT", raw_path: "/k", raw_query: "", headers };
+    let req = RequestParts {
+        method: "PUT",
+        raw_path: "/k",
+        raw_query: "",
+        headers,
+    };
     let _ = verifier().verify(&req, now);
 });

@@ -16,7 +16,11 @@ fuzz_target!(|data: &[u8]| {
         scope: "20130524/us-east-1/s3/aws4_request".into(),
         seed_signature: "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9".into(),
     };
-    let declared = if mode & 4 != 0 { Some(u64::from(mode >> 3)) } else { None };
+    let declared = if mode & 4 != 0 {
+        Some(u64::from(mode >> 3))
+    } else {
+        None
+    };
     let mut d = match mode & 3 {
         0 => ChunkedDecoder::unsigned(declared, false),
         1 => ChunkedDecoder::unsigned(declared, true).expect_trailer("x-amz-checksum-crc32"),
@@ -28,12 +32,19 @@ fuzz_target!(|data: &[u8]| {
         if d.decode(piece, &mut out).is_err() {
             return;
         }
-        assert!(out.len() <= body.len(), "decoder produced more than it was given");
+        assert!(
+            out.len() <= body.len(),
+            "decoder produced more than it was given"
+        );
     }
     if let Ok(t) = d.finish() {
         assert!(t.fields.len() <= sigv4::MAX_TRAILER_FIELDS);
         if let Some(n) = declared {
-            assert_eq!(out.len() as u64, n, "finish accepted a wrong decoded length");
+            assert_eq!(
+                out.len() as u64,
+                n,
+                "finish accepted a wrong decoded length"
+            );
         }
     }
 });
