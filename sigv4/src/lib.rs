@@ -58,7 +58,8 @@
 //!   [`ChunkSigning`] are public so the decoder can be tested and benchmarked alone.
 //! - [`Verifier::with_service`] and the public [`canonical`] / [`authz`] modules exist for the
 //!   AWS signing test suite (service `service`, path normalization).
-//! - SigV2 is path-style only (the canonical resource is the request path).
+//! - [`Verifier::verify_virtual_hosted`]: the same as `verify` for virtual-hosted-style
+//!   requests, so SigV2 can build its canonical resource `/<bucket>/<key>`.
 
 pub mod authz;
 pub mod canonical;

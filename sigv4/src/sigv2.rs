@@ -1,8 +1,8 @@
 //! AWS Signature Version 2 (HMAC-SHA1), the legacy scheme still produced by `aws s3 presign`
 //! (aws-cli v1) and `s3cmd signurl`: query auth (`AWSAccessKeyId`, `Signature`, `Expires`) and
-//! header auth (`Authorization: AWS <key>:<signature>`). Path-style requests only: the
-//! canonical resource is the request path, so virtual-hosted-style SigV2 requests do not
-//! verify. Never used for anything but verification; no payload signing exists in SigV2.
+//! header auth (`Authorization: AWS <key>:<signature>`). The canonical resource is the
+//! request path, prefixed with `/<bucket>` for virtual-hosted-style requests (the server passes
+//! the bucket via [`Verifier::verify_virtual_hosted`]). Never used for anything but verification; no payload signing exists in SigV2.
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -120,6 +120,7 @@ fn check(
     req: &RequestParts,
     params: &[(Vec<u8>, Vec<u8>)],
     expires_or_date: &str,
+    host_bucket: Option<&str>,
     provided_b64: &[u8],
 ) -> Result<(), AuthError> {
     let provided = base64::engine::general_purpose::STANDARD
@@ -130,9 +131,11 @@ fn check(
     } else {
         req.raw_path
     };
-    let canonical = canonical_uri(raw, PathMode::S3);
-    let mut paths = vec![raw];
-    if canonical != raw {
+    let prefix = host_bucket.map(|b| format!("/{b}")).unwrap_or_default();
+    let as_sent = format!("{prefix}{raw}");
+    let canonical = format!("{prefix}{}", canonical_uri(raw, PathMode::S3));
+    let mut paths = vec![as_sent.as_str()];
+    if canonical != as_sent {
         paths.push(&canonical);
     }
     for path in paths {
@@ -153,6 +156,7 @@ pub(crate) fn verify_query(
     verifier: &Verifier,
     req: &RequestParts,
     params: &[(Vec<u8>, Vec<u8>)],
+    host_bucket: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<Authenticated, AuthError> {
     let malformed = AuthError::AuthorizationQueryParametersError;
@@ -184,7 +188,14 @@ pub(crate) fn verify_query(
         .find_map(|p| p.strip_prefix("Signature="))
         .map(|v| percent_decode(v.as_bytes(), false))
         .unwrap_or_default();
-    check(&cred.secret_key, req, params, expires_raw, &raw_sig)?;
+    check(
+        &cred.secret_key,
+        req,
+        params,
+        expires_raw,
+        host_bucket,
+        &raw_sig,
+    )?;
     Ok(Authenticated {
         access_key: cred.access_key,
         principal: cred.principal,
@@ -198,6 +209,7 @@ pub(crate) fn verify_header(
     req: &RequestParts,
     value: &str,
     params: &[(Vec<u8>, Vec<u8>)],
+    host_bucket: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<Authenticated, AuthError> {
     let malformed = AuthError::AuthorizationHeaderMalformed;
@@ -229,6 +241,7 @@ pub(crate) fn verify_header(
         req,
         params,
         &date_field,
+        host_bucket,
         signature.as_bytes(),
     )?;
     Ok(Authenticated {

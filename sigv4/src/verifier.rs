@@ -144,6 +144,27 @@ impl Verifier {
     ///
     /// The request's `host` header must be present (HTTP/2: pass `:authority` as `host`).
     pub fn verify(&self, req: &RequestParts, now: SystemTime) -> Result<Authenticated, AuthError> {
+        self.verify_inner(req, now, None)
+    }
+
+    /// [`Verifier::verify`] for a virtual-hosted-style request (`<bucket>.<domain>/key`): the
+    /// server passes the bucket it took from the `Host` header. Only SigV2 needs it (its
+    /// canonical resource is `/<bucket>/<key>`); SigV4 signs the path as sent either way.
+    pub fn verify_virtual_hosted(
+        &self,
+        req: &RequestParts,
+        now: SystemTime,
+        bucket: &str,
+    ) -> Result<Authenticated, AuthError> {
+        self.verify_inner(req, now, Some(bucket))
+    }
+
+    fn verify_inner(
+        &self,
+        req: &RequestParts,
+        now: SystemTime,
+        host_bucket: Option<&str>,
+    ) -> Result<Authenticated, AuthError> {
         let mut auth_headers = req.header_values("authorization");
         let authorization = auth_headers.next();
         if auth_headers.next().is_some() {
@@ -164,13 +185,22 @@ impl Verifier {
                 let value = std::str::from_utf8(value)
                     .map_err(|_| AuthError::AuthorizationHeaderMalformed("not UTF-8".into()))?;
                 if value.starts_with("AWS ") {
-                    crate::sigv2::verify_header(self, req, value, &params, to_offset(now))
+                    crate::sigv2::verify_header(
+                        self,
+                        req,
+                        value,
+                        &params,
+                        host_bucket,
+                        to_offset(now),
+                    )
                 } else {
                     self.verify_header_v4(req, value, to_offset(now))
                 }
             }
             (None, true, false) => self.verify_query_v4(req, &params, to_offset(now)),
-            (None, false, true) => crate::sigv2::verify_query(self, req, &params, to_offset(now)),
+            (None, false, true) => {
+                crate::sigv2::verify_query(self, req, &params, host_bucket, to_offset(now))
+            }
         }
     }
 
