@@ -1,10 +1,14 @@
 //! The per-drive metadata store: an embedded, crash-safe, ordered key-value store holding
 //! buckets, object version records, inline shard bytes, uploads and parts. Currently redb
-//! (see docs/decisions/0002-metadata-store.md); the choice stays inside this file. Blocking
-//! API: callers run it on a blocking thread. It must never interpret the values it holds.
+//! (see docs/decisions/0002-metadata-store.md); the choice stays inside this file. Commits
+//! are grouped: concurrent `apply` calls on one drive share one durable write transaction
+//! (each call's ops stay together, all or nothing), so a busy drive pays one fsync per
+//! batch, not per request. Blocking API: callers run it on a blocking thread. It must never
+//! interpret the values it holds.
 
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex};
 
 use redb::{ReadableDatabase, TableDefinition};
 
@@ -101,9 +105,27 @@ fn meta_err(e: impl std::fmt::Display) -> DriveError {
     DriveError::Meta(e.to_string())
 }
 
+/// Most requests folded into one group commit.
+const MAX_BATCH: usize = 256;
+
 /// One drive's metadata database.
 pub struct MetaStore {
     db: redb::Database,
+    group: Mutex<GroupState>,
+}
+
+/// Requests waiting for the next group commit, and whether a caller is committing now.
+#[derive(Default)]
+struct GroupState {
+    queue: Vec<Arc<Pending>>,
+    leader_active: bool,
+}
+
+/// One caller's ops and, once committed, the outcome.
+struct Pending {
+    ops: Vec<MetaOp>,
+    done: Mutex<Option<Result<(), String>>>,
+    cv: Condvar,
 }
 
 impl std::fmt::Debug for MetaStore {
@@ -121,7 +143,10 @@ impl MetaStore {
             tx.open_table(t.def()).map_err(meta_err)?;
         }
         tx.commit().map_err(meta_err)?;
-        Ok(MetaStore { db })
+        Ok(MetaStore {
+            db,
+            group: Mutex::new(GroupState::default()),
+        })
     }
 
     pub fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, DriveError> {
@@ -153,15 +178,65 @@ impl MetaStore {
         Ok(out)
     }
 
-    /// Applies every op in one durable transaction: all or nothing.
-    pub fn apply(&self, ops: &[MetaOp]) -> Result<(), DriveError> {
+    /// Applies every op in one durable transaction: all or nothing. Concurrent callers are
+    /// grouped: the first becomes the leader and commits everything queued (its own ops and
+    /// the others') in one transaction, then wakes the others; a failed batch is retried
+    /// call by call so one caller's failure is never another's.
+    pub fn apply(&self, ops: Vec<MetaOp>) -> Result<(), DriveError> {
+        let me = Arc::new(Pending {
+            ops,
+            done: Mutex::new(None),
+            cv: Condvar::new(),
+        });
+        let lead = {
+            let mut g = self.group.lock().unwrap_or_else(|p| p.into_inner());
+            g.queue.push(me.clone());
+            !std::mem::replace(&mut g.leader_active, true)
+        };
+        if lead {
+            loop {
+                let batch: Vec<Arc<Pending>> = {
+                    let mut g = self.group.lock().unwrap_or_else(|p| p.into_inner());
+                    if g.queue.is_empty() {
+                        g.leader_active = false;
+                        break;
+                    }
+                    let n = g.queue.len().min(MAX_BATCH);
+                    g.queue.drain(..n).collect()
+                };
+                let all: Vec<&[MetaOp]> = batch.iter().map(|p| p.ops.as_slice()).collect();
+                let outcome = self.commit(&all);
+                for p in &batch {
+                    let r = match &outcome {
+                        Ok(()) => Ok(()),
+                        Err(_) if batch.len() > 1 => {
+                            self.commit(&[p.ops.as_slice()]).map_err(|e| e.to_string())
+                        }
+                        Err(e) => Err(e.to_string()),
+                    };
+                    *p.done.lock().unwrap_or_else(|x| x.into_inner()) = Some(r);
+                    p.cv.notify_all();
+                }
+            }
+        }
+        let mut done = me.done.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(r) = done.take() {
+                return r.map_err(DriveError::Meta);
+            }
+            done = me.cv.wait(done).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// One durable write transaction holding every op of every group.
+    fn commit(&self, groups: &[&[MetaOp]]) -> Result<(), DriveError> {
         let tx = self.db.begin_write().map_err(meta_err)?;
         {
             let mut tables = Vec::new();
             for t in Table::ALL {
                 tables.push((t, tx.open_table(t.def()).map_err(meta_err)?));
             }
-            for op in ops {
+            for op in groups.iter().flat_map(|g| g.iter()) {
                 let (table, key) = match op {
                     MetaOp::Put { table, key, .. } | MetaOp::Delete { table, key } => (*table, key),
                 };
@@ -205,14 +280,14 @@ mod tests {
             key: k.as_bytes().to_vec(),
             value: k.as_bytes().to_vec(),
         };
-        m.apply(&[put("b/a"), put("b/a/b"), put("b/c"), put("c/x")])?;
+        m.apply(vec![put("b/a"), put("b/a/b"), put("b/c"), put("c/x")])?;
         let got = m.scan(Table::Objects, &ScanRange::prefix(b"b/", 10))?;
         let keys: Vec<_> = got
             .iter()
             .map(|(k, _)| String::from_utf8_lossy(k).to_string())
             .collect();
         assert_eq!(keys, vec!["b/a", "b/a/b", "b/c"]);
-        m.apply(&[MetaOp::Delete {
+        m.apply(vec![MetaOp::Delete {
             table: Table::Objects,
             key: b"b/a".to_vec(),
         }])?;
@@ -222,6 +297,47 @@ mod tests {
             m.scan(Table::Objects, &ScanRange::prefix(b"b/", 1))?.len(),
             1
         );
+        Ok(())
+    }
+
+    #[test]
+    fn concurrent_applies_are_grouped_and_all_land() -> Result<(), DriveError> {
+        let dir = tempfile::tempdir().map_err(|e| DriveError::io("tmp", e))?;
+        let m = Arc::new(MetaStore::open(&dir.path().join("meta.redb"))?);
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let m = m.clone();
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        let k = format!("k{t}-{i}").into_bytes();
+                        m.apply(vec![
+                            MetaOp::Put {
+                                table: Table::Objects,
+                                key: k.clone(),
+                                value: k.clone(),
+                            },
+                            MetaOp::Put {
+                                table: Table::Inline,
+                                key: k.clone(),
+                                value: k,
+                            },
+                        ])?;
+                    }
+                    Ok::<_, DriveError>(())
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join()
+                .map_err(|_| DriveError::Meta("thread panicked".into()))??;
+        }
+        let all = ScanRange {
+            start: Bound::Unbounded,
+            end: Bound::Unbounded,
+            limit: usize::MAX,
+        };
+        assert_eq!(m.scan(Table::Objects, &all)?.len(), 200);
+        assert_eq!(m.scan(Table::Inline, &all)?.len(), 200);
         Ok(())
     }
 

@@ -328,7 +328,7 @@ impl Drive for LocalDrive {
             if meta.is_empty() {
                 return Ok(());
             }
-            inner.meta.apply(&meta)
+            inner.meta.apply(meta)
         })
         .await
     }
@@ -467,7 +467,7 @@ impl Drive for LocalDrive {
         let inner = self.inner.clone();
         blocking(move || {
             inner.check_online()?;
-            inner.meta.apply(&ops)
+            inner.meta.apply(ops)
         })
         .await
     }
