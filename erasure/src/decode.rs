@@ -92,10 +92,14 @@ impl Decoder {
     /// exactly `block_len` bytes are appended to `out` and the report lists the damaged
     /// indices; otherwise `Err(TooFewShards)` and `out` is untouched.
     ///
-    /// On return, every damaged *data* slot has been rebuilt in place with a correct framed
-    /// block (Ok case) and every other damaged slot is `None`, so `shards` never holds a
-    /// block that fails its hash. A damaged slot passed as `Some(buffer)` lends its
-    /// allocation to the rebuild.
+    /// On return (Ok or Err) every damaged slot is `None` and every other slot is untouched,
+    /// so `shards` never holds a block that fails its hash. Use
+    /// [`Decoder::reconstruct_block`] to get rebuilt shard blocks for healing.
+    ///
+    /// Fast path: if all K data shards are supplied and intact, no Reed-Solomon work is done.
+    /// A caller may therefore supply only the K data shards (parity `None`); those parity
+    /// indices then appear in `damaged` but not in `corrupt`. On `TooFewShards` it can read
+    /// the parity shards into the `None` slots and call again.
     pub fn decode_block(
         &self,
         shards: &mut [Option<Vec<u8>>],
@@ -105,10 +109,9 @@ impl Decoder {
         let (shard_len, report) = self.verify(shards, block_len)?;
         let k = self.geometry.data();
         if report.damaged.iter().any(|&i| i < k) {
+            // Rebuilt data shards are copied out below and then dropped unsealed: a read does
+            // not pay for hashing shards that only healing would keep.
             self.rebuild(shards, &report, true)?;
-        }
-        for &i in report.damaged.iter().filter(|&&i| i >= k) {
-            shards[i] = None;
         }
         out.reserve(block_len);
         let mut remaining = block_len;
@@ -122,6 +125,9 @@ impl Decoder {
             let take = remaining.min(shard_len);
             out.extend_from_slice(&framed[HASH_LEN..HASH_LEN + take]);
             remaining -= take;
+        }
+        for &i in &report.damaged {
+            shards[i] = None;
         }
         Ok(report)
     }
@@ -138,6 +144,11 @@ impl Decoder {
         let (_, report) = self.verify(shards, block_len)?;
         if !report.damaged.is_empty() {
             self.rebuild(shards, &report, false)?;
+            for &i in &report.damaged {
+                if let Some(framed) = shards[i].as_mut() {
+                    seal(framed);
+                }
+            }
         }
         Ok(report)
     }
@@ -187,8 +198,9 @@ impl Decoder {
         Ok((shard_len, report))
     }
 
-    /// Rebuilds the damaged slots (data slots only when `data_only`) and seals them.
-    /// Requires at least K good slots (checked by `verify`).
+    /// Rebuilds the bodies of the damaged slots (data slots only when `data_only`); the hash
+    /// prefix of a rebuilt slot is left zeroed for the caller to seal or drop. Requires at
+    /// least K good slots (checked by `verify`).
     fn rebuild(
         &self,
         shards: &mut [Option<Vec<u8>>],
@@ -215,15 +227,6 @@ impl Decoder {
         };
         drop(slots);
         result.map_err(|e| DecodeError::Codec(format!("{e:?}")))?;
-        let k = self.geometry.data();
-        for &i in &report.damaged {
-            if data_only && i >= k {
-                continue;
-            }
-            if let Some(framed) = shards[i].as_mut() {
-                seal(framed);
-            }
-        }
         Ok(())
     }
 }

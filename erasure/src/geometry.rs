@@ -144,18 +144,36 @@ mod tests {
     #[test]
     fn shard_len_rounds_up_and_block_len_covers_the_tail() {
         let g = Geometry::new(4, 2, 10).unwrap();
-        assert_eq!([g.shard_len(1), g.shard_len(4), g.shard_len(5), g.shard_len(10)], [1, 1, 2, 3]);
+        assert_eq!(
+            [
+                g.shard_len(1),
+                g.shard_len(4),
+                g.shard_len(5),
+                g.shard_len(10)
+            ],
+            [1, 1, 2, 3]
+        );
         assert_eq!(g.block_count(0), 0);
         assert_eq!(g.block_count(10), 1);
         assert_eq!(g.block_count(11), 2);
-        assert_eq!([g.block_len(25, 0), g.block_len(25, 2), g.block_len(25, 3)], [10, 5, 0]);
+        assert_eq!(
+            [g.block_len(25, 0), g.block_len(25, 2), g.block_len(25, 3)],
+            [10, 5, 0]
+        );
     }
 
     #[test]
     fn framed_blocks_tile_the_shard_file_exactly() {
         for (k, bs) in [(1, 1), (3, 7), (4, 10), (12, 1000)] {
             let g = Geometry::new(k, 1, bs).unwrap();
-            for size in [0u64, 1, bs as u64 - 1, bs as u64, bs as u64 + 1, 5 * bs as u64 + 3] {
+            for size in [
+                0u64,
+                1,
+                bs as u64 - 1,
+                bs as u64,
+                bs as u64 + 1,
+                5 * bs as u64 + 3,
+            ] {
                 let mut next = 0;
                 for b in 0..g.block_count(size) {
                     let r = g.framed_block_range(size, b);
@@ -179,7 +197,8 @@ mod tests {
         assert_eq!(g.blocks_for_range(25, 20..1000), 2..3);
         assert!(g.blocks_for_range(25, 5..5).is_empty());
         assert!(g.blocks_for_range(25, 25..30).is_empty());
-        assert!(g.blocks_for_range(25, 7..3).is_empty());
+        let (start, end) = (7, 3);
+        assert!(g.blocks_for_range(25, start..end).is_empty());
         assert!(g.blocks_for_range(0, 0..10).is_empty());
     }
 }

@@ -3,18 +3,26 @@
 //! propagation from the streaming encoder's callback.
 
 use erasure::{
-    verify_framed, DecodeError, Decoder, Encoder, ErasureError, Geometry, StreamEncoder,
-    HASH_LEN,
+    verify_framed, DecodeError, Decoder, Encoder, ErasureError, Geometry, StreamEncoder, HASH_LEN,
 };
 
 #[test]
 fn geometry_rejects_impossible_parameters() {
     assert_eq!(Geometry::new(0, 1, 10), Err(ErasureError::NoDataShards));
     assert_eq!(Geometry::new(1, 0, 0), Err(ErasureError::ZeroBlockSize));
-    assert!(matches!(Geometry::new(200, 57, 10), Err(ErasureError::TooManyShards { .. })));
-    assert!(matches!(Geometry::new(1, usize::MAX, 10), Err(ErasureError::TooManyShards { .. })));
+    assert!(matches!(
+        Geometry::new(200, 57, 10),
+        Err(ErasureError::TooManyShards { .. })
+    ));
+    assert!(matches!(
+        Geometry::new(1, usize::MAX, 10),
+        Err(ErasureError::TooManyShards { .. })
+    ));
     let g = Geometry::new(200, 56, 10).unwrap();
-    assert_eq!((g.data(), g.parity(), g.total(), g.block_size()), (200, 56, 256, 10));
+    assert_eq!(
+        (g.data(), g.parity(), g.total(), g.block_size()),
+        (200, 56, 256, 10)
+    );
 }
 
 #[test]
@@ -94,7 +102,10 @@ fn decoder_checks_slot_count_and_block_len() {
     let mut three = vec![None, None, None];
     assert_eq!(
         decoder.decode_block(&mut three, 10, &mut out),
-        Err(DecodeError::ShardCount { got: 3, expected: 4 })
+        Err(DecodeError::ShardCount {
+            got: 3,
+            expected: 4
+        })
     );
     let mut four = vec![None, None, None, None];
     for len in [0, 101] {
@@ -106,7 +117,7 @@ fn decoder_checks_slot_count_and_block_len() {
 }
 
 #[test]
-fn report_separates_corrupt_from_missing_and_rebuilds_into_lent_buffers() {
+fn report_separates_corrupt_from_missing_and_heal_reuses_lent_buffers() {
     let g = Geometry::new(2, 2, 100).unwrap();
     let mut shards = Vec::new();
     Encoder::new(g).encode_block(&[1; 77], &mut shards).unwrap();
@@ -114,12 +125,30 @@ fn report_separates_corrupt_from_missing_and_rebuilds_into_lent_buffers() {
     slots[0] = Some(Vec::with_capacity(HASH_LEN + 39)); // a lent, empty buffer: missing
     slots[3] = None;
     let mut out = Vec::new();
-    let report = Decoder::new(g).decode_block(&mut slots, 77, &mut out).unwrap();
+    let report = Decoder::new(g)
+        .decode_block(&mut slots, 77, &mut out)
+        .unwrap();
     assert_eq!(report.damaged, vec![0, 3]);
     assert_eq!(report.corrupt, vec![0]);
     assert_eq!(out, vec![1; 77]);
-    assert_eq!(slots[0].as_ref(), Some(&shards[0]));
-    assert_eq!(slots[3], None);
+    assert_eq!(
+        (&slots[0], &slots[3]),
+        (&None, &None),
+        "damaged slots come back None"
+    );
+    assert_eq!(
+        slots[1].as_ref(),
+        Some(&shards[1]),
+        "good slots are untouched"
+    );
+
+    // Healing rebuilds into a lent buffer: the wrong-length Vec is reused, not replaced.
+    let mut slots: Vec<Option<Vec<u8>>> = shards.iter().cloned().map(Some).collect();
+    slots[2] = Some(Vec::with_capacity(4096));
+    Decoder::new(g).reconstruct_block(&mut slots, 77).unwrap();
+    let healed = slots[2].as_ref().unwrap();
+    assert_eq!(healed, &shards[2]);
+    assert!(healed.capacity() >= 4096, "the lent allocation was reused");
 }
 
 #[test]

@@ -10,7 +10,13 @@ use object::{encode_object, payload, read_range, Damage, Encoded};
 use proptest::prelude::*;
 
 /// Damage for block `b`: `count` shards chosen from `picks`, kinds from `kinds`.
-fn damage_plan(total: usize, count: usize, picks: &[usize], kinds: &[u8], b: u64) -> Vec<(usize, Damage)> {
+fn damage_plan(
+    total: usize,
+    count: usize,
+    picks: &[usize],
+    kinds: &[u8],
+    b: u64,
+) -> Vec<(usize, Damage)> {
     let mut chosen: Vec<usize> = Vec::new();
     let mut n = b as usize;
     while chosen.len() < count.min(total) {
@@ -48,7 +54,10 @@ fn check_layout(enc: &Encoded) {
     }
     let blocks = g.block_count(enc.size);
     if blocks > 0 {
-        assert_eq!(g.framed_block_range(enc.size, blocks - 1).end, g.shard_file_len(enc.size));
+        assert_eq!(
+            g.framed_block_range(enc.size, blocks - 1).end,
+            g.shard_file_len(enc.size)
+        );
     }
 }
 
@@ -130,7 +139,13 @@ proptest! {
 #[test]
 fn default_block_size_objects_roundtrip_with_m_shards_lost() {
     let mb = DEFAULT_BLOCK_SIZE;
-    for (k, m, size) in [(4, 2, 2 * mb + 1), (12, 4, mb - 1), (2, 2, mb), (1, 0, mb + 1), (8, 4, 3 * mb)] {
+    for (k, m, size) in [
+        (4, 2, 2 * mb + 1),
+        (12, 4, mb - 1),
+        (2, 2, mb),
+        (1, 0, mb + 1),
+        (8, 4, 3 * mb),
+    ] {
         let geometry = Geometry::new(k, m, mb).unwrap();
         let bytes = payload(size, k as u64);
         let enc = encode_object(geometry, &bytes, &[65_536, 1_000_003, 1]);
@@ -139,7 +154,11 @@ fn default_block_size_objects_roundtrip_with_m_shards_lost() {
             (0..m)
                 .map(|j| {
                     let i = (j * 3 + b as usize) % (k + m);
-                    let how = if j % 2 == 0 { Damage::Missing } else { Damage::Flip(j * 100_003) };
+                    let how = if j % 2 == 0 {
+                        Damage::Missing
+                    } else {
+                        Damage::Flip(j * 100_003)
+                    };
                     (i, how)
                 })
                 .collect()
@@ -156,5 +175,8 @@ fn empty_object_has_no_blocks_and_empty_shard_files() {
     assert!(enc.files.iter().all(Vec::is_empty));
     assert_eq!(geometry.block_count(0), 0);
     assert_eq!(geometry.shard_file_len(0), 0);
-    assert_eq!(read_range(&enc, 0..0, &|_| Vec::new()).unwrap(), Vec::<u8>::new());
+    assert_eq!(
+        read_range(&enc, 0..0, &|_| Vec::new()).unwrap(),
+        Vec::<u8>::new()
+    );
 }

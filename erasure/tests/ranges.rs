@@ -43,13 +43,29 @@ fn boundary_points(block_size: u64, size: u64) -> Vec<u64> {
 
 #[test]
 fn range_reads_at_every_block_boundary_return_exact_bytes() {
-    for (k, m, block_size, size) in [(1, 0, 4096, 3 * 4096 + 17), (3, 2, 4096, 3 * 4096), (4, 2, 5000, 2 * 5000 + 1), (5, 5, 777, 4 * 777 - 1)] {
+    for (k, m, block_size, size) in [
+        (1, 0, 4096, 3 * 4096 + 17),
+        (3, 2, 4096, 3 * 4096),
+        (4, 2, 5000, 2 * 5000 + 1),
+        (5, 5, 777, 4 * 777 - 1),
+    ] {
         let geometry = Geometry::new(k, m, block_size).unwrap();
         let bytes = payload(size, 5);
         let enc = encode_object(geometry, &bytes, &[1234]);
         let points = boundary_points(block_size as u64, size as u64);
         let plan = |b: u64| -> Vec<(usize, Damage)> {
-            (0..m).map(|j| ((j + b as usize) % (k + m), if j % 2 == 0 { Damage::Missing } else { Damage::Flip(j) })).collect()
+            (0..m)
+                .map(|j| {
+                    (
+                        (j + b as usize) % (k + m),
+                        if j % 2 == 0 {
+                            Damage::Missing
+                        } else {
+                            Damage::Flip(j)
+                        },
+                    )
+                })
+                .collect()
         };
         for &start in &points {
             for &end in points.iter().filter(|&&e| e >= start) {

@@ -127,7 +127,11 @@ pub fn check_decoder(data: &[u8]) {
         let before = decoded.len();
         match decoder.decode_block(&mut for_decode, block_len, &mut decoded) {
             Ok(report) => {
-                assert!(intact.len() >= k, "decoded with only {} intact", intact.len());
+                assert!(
+                    intact.len() >= k,
+                    "decoded with only {} intact",
+                    intact.len()
+                );
                 assert_eq!(report.damaged, damaged, "block {b}: wrong damage report");
                 let start = b * block_size;
                 assert!(
@@ -141,7 +145,11 @@ pub fn check_decoder(data: &[u8]) {
                 }
             }
             Err(DecodeError::TooFewShards { good, need }) => {
-                assert!(intact.len() < k, "refused with {} intact of {k}", intact.len());
+                assert!(
+                    intact.len() < k,
+                    "refused with {} intact of {k}",
+                    intact.len()
+                );
                 assert_eq!((good, need), (intact.len(), k));
                 assert_eq!(decoded.len(), before, "a failed decode appended bytes");
                 object_ok = false;

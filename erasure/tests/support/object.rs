@@ -58,7 +58,9 @@ pub fn encode_object(geometry: Geometry, bytes: &[u8], write_sizes: &[usize]) ->
     while !rest.is_empty() {
         let n = sizes.next().unwrap_or(rest.len()).min(rest.len());
         let (head, tail) = rest.split_at(n);
-        encoder.write(head, &mut emit).expect("emit never fails here");
+        encoder
+            .write(head, &mut emit)
+            .expect("emit never fails here");
         rest = tail;
     }
     encoder.finish(&mut emit).expect("emit never fails here");
@@ -133,7 +135,14 @@ pub fn read_range(
 /// All subsets of `0..n` with at most `max` elements, if there are at most `cap` of them;
 /// otherwise `None`.
 pub fn small_subsets(n: usize, max: usize, cap: usize) -> Option<Vec<Vec<usize>>> {
-    fn go(start: usize, n: usize, left: usize, cur: &mut Vec<usize>, acc: &mut Vec<Vec<usize>>, cap: usize) -> bool {
+    fn go(
+        start: usize,
+        n: usize,
+        left: usize,
+        cur: &mut Vec<usize>,
+        acc: &mut Vec<Vec<usize>>,
+        cap: usize,
+    ) -> bool {
         acc.push(cur.clone());
         if acc.len() > cap {
             return false;
