@@ -227,14 +227,25 @@ def test_oversized_headers(server, bucket, unchanged):
     assert send(server, "GET", f"/{bucket}/keep/a").status == 200
 
 
-def dangerous_keys(token: str) -> list[str]:
+def dot_segment_keys(token: str) -> list[str]:
+    """Keys with a `.` or `..` path segment: refused with an S3 error (as MinIO does), so that
+    nothing downstream can mistake them for paths."""
     return [
         f"../escape-{token}-1",
         f"a/../../escape-{token}-2",
         f"../../../../../../../../tmp/escape-{token}-3",
         f"./dot/./escape-{token}-4",
-        f"..\\..\\escape-{token}-5",
-        f"dir/../../../d1/escape-{token}-6",
+        f"dir/../../../d1/escape-{token}-5",
+    ]
+
+
+def dotty_keys(token: str) -> list[str]:
+    """Keys full of dots but without a dot segment: ordinary keys that must round-trip."""
+    return [
+        f"..\\..\\escape-{token}-6",
+        f"...escape-{token}-7",
+        f"a..b/..c/escape-{token}-8..",
+        f"..escape-{token}-9/...",
     ]
 
 
@@ -249,9 +260,24 @@ def escaped_files(server: harness.Server, token: str) -> list[str]:
     return sorted(set(hits))
 
 
-def test_dotdot_keys_stay_keys(server, s3, bucket):
+def test_dot_segment_keys_refused(server, bucket, unchanged):
     token = secrets.token_hex(5)
-    keys = dangerous_keys(token)
+    for key in dot_segment_keys(token):
+        for path in (f"/{bucket}/{quote_key(key)}",
+                     f"/{bucket}/{quote_key(key).replace('.', '%2E')}"):
+            r = send(server, "PUT", path, body=b"must not land")
+            assert r.status == 400, (path, r)
+            assert r.error_code() in ("InvalidArgument", "InvalidObjectName", "InvalidURI",
+                                      "XMinioInvalidObjectName"), (path, r)
+            g = send(server, "GET", path)
+            assert g.status in (400, 404) and g.error_code(), (path, g)
+    assert escaped_files(server, token) == []
+    assert list((server.root / "cwd").iterdir()) == []
+
+
+def test_dotty_keys_stay_keys(server, s3, bucket):
+    token = secrets.token_hex(5)
+    keys = dotty_keys(token)
     for i, key in enumerate(keys):
         body = f"payload {i}".encode()
         r = send(server, "PUT", f"/{bucket}/{quote_key(key)}", body=body)
