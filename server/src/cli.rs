@@ -89,8 +89,12 @@ pub fn banner(config: &Config, server: &RunningServer) -> String {
         "  export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={}\n",
         c.access_key, c.secret_key, config.region
     ));
-    s.push_str(&format!("  aws --endpoint-url {endpoint} s3 mb s3://demo\n"));
-    s.push_str(&format!("  aws --endpoint-url {endpoint} s3 cp ./file s3://demo/\n"));
+    s.push_str(&format!(
+        "  aws --endpoint-url {endpoint} s3 mb s3://demo\n"
+    ));
+    s.push_str(&format!(
+        "  aws --endpoint-url {endpoint} s3 cp ./file s3://demo/\n"
+    ));
     s.push_str("\nboto3:\n");
     s.push_str(&format!(
         "  import boto3; s3 = boto3.client('s3', endpoint_url='{endpoint}', aws_access_key_id='{}', aws_secret_access_key='{}', region_name='{}')\n",

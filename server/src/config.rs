@@ -19,7 +19,11 @@ pub const DEFAULT_BLOCK_SIZE: usize = 1 << 20;
 
 /// `tessera` command line.
 #[derive(Debug, Parser)]
-#[command(name = "tessera", version, about = "S3-compatible object store with erasure coding")]
+#[command(
+    name = "tessera",
+    version,
+    about = "S3-compatible object store with erasure coding"
+)]
 pub struct Cli {
     /// What to run.
     #[command(subcommand)]

@@ -13,7 +13,10 @@ pub fn probe(method: &Method, path: &str) -> Option<Response<ResBody>> {
         return None;
     }
     match path {
-        "/health/live" | "/minio/health/live" | "/health/ready" | "/minio/health/ready"
+        "/health/live"
+        | "/minio/health/live"
+        | "/health/ready"
+        | "/minio/health/ready"
         | "/minio/health/cluster" => Some(response::status(StatusCode::OK)),
         _ => None,
     }

@@ -71,7 +71,8 @@ pub async fn serve(
                 None => builder.serve_connection(TokioIo::new(stream), svc).await,
                 Some(acceptor) => {
                     let handshake =
-                        tokio::time::timeout(Duration::from_secs(30), acceptor.accept(stream)).await;
+                        tokio::time::timeout(Duration::from_secs(30), acceptor.accept(stream))
+                            .await;
                     match handshake {
                         Ok(Ok(s)) => builder.serve_connection(TokioIo::new(s), svc).await,
                         Ok(Err(e)) => {

@@ -18,7 +18,9 @@ use futures::Stream;
 use http::request::Parts;
 use http_body::Body as _;
 use http_body_util::combinators::BoxBody;
-use sigv4::{AuthError, Authenticated, ChunkedDecoder, PayloadCheck, PayloadHasher, RequestParts, Verifier};
+use sigv4::{
+    AuthError, Authenticated, ChunkedDecoder, PayloadCheck, PayloadHasher, RequestParts, Verifier,
+};
 
 /// A raw request body as the HTTP layer delivers it.
 pub type RawBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
@@ -72,7 +74,8 @@ impl BodyError {
 
     /// Recovers a `BodyError` from an `io::Error` made by [`BodyError::into_io`].
     pub fn from_io(e: &io::Error) -> Option<&BodyError> {
-        e.get_ref().and_then(|inner| inner.downcast_ref::<BodyError>())
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<BodyError>())
     }
 }
 
@@ -97,7 +100,7 @@ impl BodyWatch {
 enum Check {
     None,
     Sha256(Option<PayloadHasher>),
-    Chunked(Option<ChunkedDecoder>),
+    Chunked(Option<Box<ChunkedDecoder>>),
 }
 
 /// A request body after authentication: yields the object's bytes (aws-chunked framing
@@ -128,7 +131,7 @@ impl RequestBody {
         let check = match payload {
             PayloadCheck::Unsigned => Check::None,
             PayloadCheck::Sha256(d) => Check::Sha256(Some(PayloadHasher::new(d))),
-            PayloadCheck::Chunked(dec) => Check::Chunked(Some(dec)),
+            PayloadCheck::Chunked(dec) => Check::Chunked(Some(Box::new(dec))),
         };
         RequestBody {
             inner,

@@ -13,7 +13,10 @@ use super::xml::{self, XmlWriter};
 use super::{S3Request, S3Service};
 
 /// `GET /`
-pub async fn list_buckets(svc: &S3Service, _req: &mut S3Request) -> Result<Response<ResBody>, S3Error> {
+pub async fn list_buckets(
+    svc: &S3Service,
+    _req: &mut S3Request,
+) -> Result<Response<ResBody>, S3Error> {
     let buckets = svc.store.list_buckets().await?;
     let mut w = XmlWriter::new();
     w.root("ListAllMyBucketsResult");
@@ -38,7 +41,10 @@ pub fn owner(w: &mut XmlWriter, svc: &S3Service) {
 }
 
 /// `PUT /bucket`
-pub async fn create_bucket(svc: &S3Service, req: &mut S3Request) -> Result<Response<ResBody>, S3Error> {
+pub async fn create_bucket(
+    svc: &S3Service,
+    req: &mut S3Request,
+) -> Result<Response<ResBody>, S3Error> {
     let bucket = req.bucket()?;
     if super::headers::get(req.headers(), "x-amz-bucket-object-lock-enabled")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
@@ -75,7 +81,10 @@ pub async fn create_bucket(svc: &S3Service, req: &mut S3Request) -> Result<Respo
 }
 
 /// `HEAD /bucket`
-pub async fn head_bucket(svc: &S3Service, req: &mut S3Request) -> Result<Response<ResBody>, S3Error> {
+pub async fn head_bucket(
+    svc: &S3Service,
+    req: &mut S3Request,
+) -> Result<Response<ResBody>, S3Error> {
     let bucket = req.bucket()?;
     svc.store.bucket_info(&bucket).await?;
     let mut r = response::status(StatusCode::OK);
@@ -85,14 +94,20 @@ pub async fn head_bucket(svc: &S3Service, req: &mut S3Request) -> Result<Respons
 }
 
 /// `DELETE /bucket`
-pub async fn delete_bucket(svc: &S3Service, req: &mut S3Request) -> Result<Response<ResBody>, S3Error> {
+pub async fn delete_bucket(
+    svc: &S3Service,
+    req: &mut S3Request,
+) -> Result<Response<ResBody>, S3Error> {
     let bucket = req.bucket()?;
     svc.store.delete_bucket(&bucket).await?;
     Ok(response::status(StatusCode::NO_CONTENT))
 }
 
 /// `GET /bucket?location` (empty constraint for us-east-1, as AWS answers).
-pub async fn get_location(svc: &S3Service, req: &mut S3Request) -> Result<Response<ResBody>, S3Error> {
+pub async fn get_location(
+    svc: &S3Service,
+    req: &mut S3Request,
+) -> Result<Response<ResBody>, S3Error> {
     let bucket = req.bucket()?;
     svc.store.bucket_info(&bucket).await?;
     let mut w = XmlWriter::new();
@@ -107,11 +122,17 @@ pub async fn get_location(svc: &S3Service, req: &mut S3Request) -> Result<Respon
 }
 
 /// `GET /bucket?versioning`: never enabled.
-pub async fn get_versioning(svc: &S3Service, req: &mut S3Request) -> Result<Response<ResBody>, S3Error> {
+pub async fn get_versioning(
+    svc: &S3Service,
+    req: &mut S3Request,
+) -> Result<Response<ResBody>, S3Error> {
     let bucket = req.bucket()?;
     svc.store.bucket_info(&bucket).await?;
     let mut w = XmlWriter::new();
-    w.raw(&format!("<VersioningConfiguration xmlns=\"{}\"/>", xml::S3_NS));
+    w.raw(&format!(
+        "<VersioningConfiguration xmlns=\"{}\"/>",
+        xml::S3_NS
+    ));
     Ok(response::xml(w.finish()))
 }
 
@@ -150,7 +171,10 @@ pub async fn get_config(
     svc.store.bucket_info(&bucket).await?;
     let (code, message) = match which {
         BucketConfig::Policy => ("NoSuchBucketPolicy", "The bucket policy does not exist"),
-        BucketConfig::Cors => ("NoSuchCORSConfiguration", "The CORS configuration does not exist"),
+        BucketConfig::Cors => (
+            "NoSuchCORSConfiguration",
+            "The CORS configuration does not exist",
+        ),
         BucketConfig::Lifecycle => (
             "NoSuchLifecycleConfiguration",
             "The lifecycle configuration does not exist",
@@ -165,7 +189,10 @@ pub async fn get_config(
 }
 
 /// `DELETE /bucket?policy|cors|...`: nothing stored, so nothing to delete.
-pub async fn delete_config(svc: &S3Service, req: &mut S3Request) -> Result<Response<ResBody>, S3Error> {
+pub async fn delete_config(
+    svc: &S3Service,
+    req: &mut S3Request,
+) -> Result<Response<ResBody>, S3Error> {
     let bucket = req.bucket()?;
     svc.store.bucket_info(&bucket).await?;
     Ok(response::status(StatusCode::NO_CONTENT))

@@ -93,9 +93,14 @@ pub fn evaluate(headers: &HeaderMap, etag: &str, last_modified: SystemTime) -> O
 
 /// Whether any GET/HEAD conditional header is present.
 pub fn any_present(headers: &HeaderMap) -> bool {
-    ["if-match", "if-none-match", "if-modified-since", "if-unmodified-since"]
-        .iter()
-        .any(|h| headers.contains_key(*h))
+    [
+        "if-match",
+        "if-none-match",
+        "if-modified-since",
+        "if-unmodified-since",
+    ]
+    .iter()
+    .any(|h| headers.contains_key(*h))
 }
 
 /// Evaluates `x-amz-copy-source-if-*` against the copy source: `Err(PreconditionFailed)`
@@ -133,7 +138,10 @@ mod tests {
     fn hm(pairs: &[(&'static str, String)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.insert(HeaderName::from_static(k), HeaderValue::from_str(v).unwrap());
+            h.insert(
+                HeaderName::from_static(k),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         h
     }
@@ -145,7 +153,10 @@ mod tests {
     #[test]
     fn if_match_and_if_none_match() {
         let lm = t(1_000_000);
-        assert_eq!(evaluate(&hm(&[("if-match", "\"abc\"".into())]), ETAG, lm), Outcome::Proceed);
+        assert_eq!(
+            evaluate(&hm(&[("if-match", "\"abc\"".into())]), ETAG, lm),
+            Outcome::Proceed
+        );
         assert_eq!(
             evaluate(&hm(&[("if-match", "\"zzz\"".into())]), ETAG, lm),
             Outcome::PreconditionFailed
@@ -154,7 +165,10 @@ mod tests {
             evaluate(&hm(&[("if-none-match", "\"abc\"".into())]), ETAG, lm),
             Outcome::NotModified
         );
-        assert_eq!(evaluate(&hm(&[("if-none-match", "*".into())]), ETAG, lm), Outcome::NotModified);
+        assert_eq!(
+            evaluate(&hm(&[("if-none-match", "*".into())]), ETAG, lm),
+            Outcome::NotModified
+        );
         assert_eq!(
             evaluate(&hm(&[("if-none-match", "\"x\", \"abc\"".into())]), ETAG, lm),
             Outcome::NotModified
@@ -188,7 +202,10 @@ mod tests {
         // If-Match true + If-Unmodified-Since false → 200.
         assert_eq!(
             evaluate(
-                &hm(&[("if-match", "\"abc\"".into()), ("if-unmodified-since", date(1))]),
+                &hm(&[
+                    ("if-match", "\"abc\"".into()),
+                    ("if-unmodified-since", date(1))
+                ]),
                 ETAG,
                 lm
             ),
@@ -197,7 +214,10 @@ mod tests {
         // If-None-Match false + If-Modified-Since true → 304.
         assert_eq!(
             evaluate(
-                &hm(&[("if-none-match", "\"abc\"".into()), ("if-modified-since", date(1))]),
+                &hm(&[
+                    ("if-none-match", "\"abc\"".into()),
+                    ("if-modified-since", date(1))
+                ]),
                 ETAG,
                 lm
             ),
@@ -206,7 +226,10 @@ mod tests {
         // If-None-Match true + If-Modified-Since false → 200.
         assert_eq!(
             evaluate(
-                &hm(&[("if-none-match", "\"x\"".into()), ("if-modified-since", date(2_000_000))]),
+                &hm(&[
+                    ("if-none-match", "\"x\"".into()),
+                    ("if-modified-since", date(2_000_000))
+                ]),
                 ETAG,
                 lm
             ),
@@ -215,7 +238,10 @@ mod tests {
         // 412 wins over 304.
         assert_eq!(
             evaluate(
-                &hm(&[("if-match", "\"x\"".into()), ("if-none-match", "\"abc\"".into())]),
+                &hm(&[
+                    ("if-match", "\"x\"".into()),
+                    ("if-none-match", "\"abc\"".into())
+                ]),
                 ETAG,
                 lm
             ),
@@ -227,9 +253,18 @@ mod tests {
     fn copy_source_conditions_fail_with_412() {
         let lm = t(1_000_000);
         assert!(check_copy_source(&hm(&[]), ETAG, lm).is_ok());
-        assert!(check_copy_source(&hm(&[("x-amz-copy-source-if-match", "\"abc\"".into())]), ETAG, lm).is_ok());
-        let e = check_copy_source(&hm(&[("x-amz-copy-source-if-none-match", "\"abc\"".into())]), ETAG, lm)
-            .unwrap_err();
+        assert!(check_copy_source(
+            &hm(&[("x-amz-copy-source-if-match", "\"abc\"".into())]),
+            ETAG,
+            lm
+        )
+        .is_ok());
+        let e = check_copy_source(
+            &hm(&[("x-amz-copy-source-if-none-match", "\"abc\"".into())]),
+            ETAG,
+            lm,
+        )
+        .unwrap_err();
         assert_eq!(e.code, "PreconditionFailed");
         assert!(check_copy_source(
             &hm(&[("x-amz-copy-source-if-modified-since", date(2_000_000))]),

@@ -4,7 +4,7 @@
 //! `x-amz-copy-source-range`), which streams the source range into the part without
 //! buffering it.
 
-use cluster::{ByteRange, BucketName, CopyOptions, ObjectKey, PartOptions};
+use cluster::{BucketName, ByteRange, CopyOptions, ObjectKey, PartOptions};
 use http::{Response, StatusCode};
 use percent_encoding::percent_decode_str;
 
@@ -68,7 +68,10 @@ fn source(req: &S3Request) -> Result<(BucketName, ObjectKey), S3Error> {
 }
 
 /// `PUT /bucket/key` with `x-amz-copy-source`
-pub async fn copy_object(svc: &S3Service, req: &mut S3Request) -> Result<Response<ResBody>, S3Error> {
+pub async fn copy_object(
+    svc: &S3Service,
+    req: &mut S3Request,
+) -> Result<Response<ResBody>, S3Error> {
     let bucket = req.bucket()?;
     let key = req.key()?;
     let (src_bucket, src_key) = source(req)?;
@@ -136,7 +139,10 @@ fn copy_range(v: &str) -> Result<ByteRange, S3Error> {
 }
 
 /// `PUT /bucket/key?partNumber=N&uploadId=U` with `x-amz-copy-source`
-pub async fn upload_part_copy(svc: &S3Service, req: &mut S3Request) -> Result<Response<ResBody>, S3Error> {
+pub async fn upload_part_copy(
+    svc: &S3Service,
+    req: &mut S3Request,
+) -> Result<Response<ResBody>, S3Error> {
     let bucket = req.bucket()?;
     let key = req.key()?;
     let n = part_number(req)?.ok_or_else(|| S3Error::invalid_argument("partNumber is required"))?;
@@ -167,7 +173,10 @@ pub async fn upload_part_copy(svc: &S3Service, req: &mut S3Request) -> Result<Re
     let body: cluster::ByteStream = if src_info.size == 0 {
         Box::pin(futures::stream::empty())
     } else {
-        let got = svc.store.get_object(&src_bucket, &src_key, range, None).await?;
+        let got = svc
+            .store
+            .get_object(&src_bucket, &src_key, range, None)
+            .await?;
         if got.info.etag != src_info.etag {
             // The source changed between the checks and the read: re-check on the new version.
             check_copy_source(h, &got.info.etag, got.info.last_modified)?;
@@ -195,7 +204,13 @@ mod tests {
     #[test]
     fn copy_source_forms() {
         let s = parse_copy_source("/bkt/dir/a%20b%2Bc").unwrap();
-        assert_eq!(s, CopySource { bucket: "bkt".into(), key: "dir/a b+c".into() });
+        assert_eq!(
+            s,
+            CopySource {
+                bucket: "bkt".into(),
+                key: "dir/a b+c".into()
+            }
+        );
         let s = parse_copy_source("bkt/k?versionId=null").unwrap();
         assert_eq!(s.key, "k");
         assert!(parse_copy_source("bkt/k?versionId=abc").is_err());

@@ -20,7 +20,10 @@ use super::{validate_key, S3Request, S3Service};
 pub const MAX_DELETE_KEYS: usize = 1000;
 
 /// `DELETE /bucket/key`
-pub async fn delete_object(svc: &S3Service, req: &mut S3Request) -> Result<Response<ResBody>, S3Error> {
+pub async fn delete_object(
+    svc: &S3Service,
+    req: &mut S3Request,
+) -> Result<Response<ResBody>, S3Error> {
     let bucket = req.bucket()?;
     let key = req.key()?;
     check_version_id(req)?;
@@ -72,7 +75,10 @@ fn parse_delete(body: &[u8]) -> Result<(bool, Vec<Entry>), S3Error> {
 }
 
 /// `POST /bucket?delete`
-pub async fn delete_objects(svc: &S3Service, req: &mut S3Request) -> Result<Response<ResBody>, S3Error> {
+pub async fn delete_objects(
+    svc: &S3Service,
+    req: &mut S3Request,
+) -> Result<Response<ResBody>, S3Error> {
     let bucket = req.bucket()?;
     let md5 = headers::content_md5(req.headers())?;
     let cs = headers::checksum_request(req.headers())?;
@@ -107,7 +113,10 @@ pub async fn delete_objects(svc: &S3Service, req: &mut S3Request) -> Result<Resp
             return Err(S3Error::new(
                 "BadDigest",
                 StatusCode::BAD_REQUEST,
-                format!("The {} you specified did not match the calculated checksum.", c.algorithm),
+                format!(
+                    "The {} you specified did not match the calculated checksum.",
+                    c.algorithm
+                ),
             ));
         }
     }
@@ -167,7 +176,10 @@ async fn delete_one(
         ));
     }
     let key = validate_key(key)?;
-    store.delete_object(bucket, &key).await.map_err(S3Error::from)
+    store
+        .delete_object(bucket, &key)
+        .await
+        .map_err(S3Error::from)
 }
 
 #[cfg(test)]
@@ -177,8 +189,14 @@ mod tests {
     #[test]
     fn known_checksum_values() {
         // Values S3 documents / SDKs produce for "hello world".
-        assert_eq!(digest_b64(ChecksumAlgorithm::Crc32, b"hello world"), "DUoRhQ==");
-        assert_eq!(digest_b64(ChecksumAlgorithm::Crc32c, b"hello world"), "yZRlqg==");
+        assert_eq!(
+            digest_b64(ChecksumAlgorithm::Crc32, b"hello world"),
+            "DUoRhQ=="
+        );
+        assert_eq!(
+            digest_b64(ChecksumAlgorithm::Crc32c, b"hello world"),
+            "yZRlqg=="
+        );
         assert_eq!(
             digest_b64(ChecksumAlgorithm::Sha256, b"hello world"),
             "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="
@@ -195,9 +213,14 @@ mod tests {
         assert_eq!(e.len(), 2);
         assert_eq!(e[1].version_id.as_deref(), Some("null"));
         assert!(parse_delete(b"<Delete></Delete>").is_err());
-        assert!(parse_delete(b"<Delete><Object><VersionId>x</VersionId></Object></Delete>").is_err());
+        assert!(
+            parse_delete(b"<Delete><Object><VersionId>x</VersionId></Object></Delete>").is_err()
+        );
         assert!(parse_delete(b"<Other><Object><Key>a</Key></Object></Other>").is_err());
-        let many = format!("<Delete>{}</Delete>", "<Object><Key>k</Key></Object>".repeat(1001));
+        let many = format!(
+            "<Delete>{}</Delete>",
+            "<Object><Key>k</Key></Object>".repeat(1001)
+        );
         assert!(parse_delete(many.as_bytes()).is_err());
     }
 }

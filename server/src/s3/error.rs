@@ -25,7 +25,13 @@ pub struct S3Error {
 
 impl std::fmt::Display for S3Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}): {}", self.code, self.status.as_u16(), self.message)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.code,
+            self.status.as_u16(),
+            self.message
+        )
     }
 }
 
@@ -287,7 +293,10 @@ mod tests {
     #[test]
     fn quorum_loss_is_slow_down_503() {
         let e: S3Error = StoreError::WriteQuorum { ok: 1, need: 3 }.into();
-        assert_eq!((e.code, e.status), ("SlowDown", StatusCode::SERVICE_UNAVAILABLE));
+        assert_eq!(
+            (e.code, e.status),
+            ("SlowDown", StatusCode::SERVICE_UNAVAILABLE)
+        );
     }
 
     #[test]
@@ -300,7 +309,10 @@ mod tests {
     #[test]
     fn auth_failures_are_403_and_malformed_auth_400() {
         let e: S3Error = AuthError::SignatureDoesNotMatch.into();
-        assert_eq!((e.code, e.status), ("SignatureDoesNotMatch", StatusCode::FORBIDDEN));
+        assert_eq!(
+            (e.code, e.status),
+            ("SignatureDoesNotMatch", StatusCode::FORBIDDEN)
+        );
         let e: S3Error = AuthError::ExpiredPresign.into();
         assert_eq!((e.code, e.status), ("AccessDenied", StatusCode::FORBIDDEN));
         assert_eq!(e.message, "Request has expired");

@@ -101,7 +101,10 @@ fn not_modified(info: &ObjectInfo) -> Response<ResBody> {
     r
 }
 
-fn check_conditions(req: &S3Request, info: &ObjectInfo) -> Result<Option<Response<ResBody>>, S3Error> {
+fn check_conditions(
+    req: &S3Request,
+    info: &ObjectInfo,
+) -> Result<Option<Response<ResBody>>, S3Error> {
     match conditions::evaluate(req.headers(), &info.etag, info.last_modified) {
         Outcome::Proceed => Ok(None),
         Outcome::NotModified => Ok(Some(not_modified(info))),
@@ -136,7 +139,10 @@ pub async fn get_object(
                 part_range(&info, n)?;
                 None
             }
-            (None, Some(r)) => Some(r.resolve(info.size).ok_or_else(|| S3Error::invalid_range(info.size))?),
+            (None, Some(r)) => Some(
+                r.resolve(info.size)
+                    .ok_or_else(|| S3Error::invalid_range(info.size))?,
+            ),
             (None, None) => None,
         };
         (info, resolved, None)
@@ -175,7 +181,12 @@ pub async fn get_object(
         Some(rg) => {
             h.insert(
                 http::header::CONTENT_RANGE,
-                header_value(&format!("bytes {}-{}/{}", rg.start, rg.end.saturating_sub(1), info.size)),
+                header_value(&format!(
+                    "bytes {}-{}/{}",
+                    rg.start,
+                    rg.end.saturating_sub(1),
+                    info.size
+                )),
             );
             rg.end - rg.start
         }
@@ -193,7 +204,12 @@ pub async fn get_object(
                 headers::checksum_headers(h, c);
             }
         } else if let Some(n) = part {
-            if let Some(c) = info.parts.iter().find(|p| p.part_number == n).and_then(|p| p.checksum.as_ref()) {
+            if let Some(c) = info
+                .parts
+                .iter()
+                .find(|p| p.part_number == n)
+                .and_then(|p| p.checksum.as_ref())
+            {
                 headers::checksum_headers(h, c);
             }
         }
@@ -215,7 +231,10 @@ fn map_get_error(e: StoreError) -> S3Error {
 }
 
 /// `GET /bucket/key?tagging`: objects carry no tags here; the empty set.
-pub async fn get_object_tagging(svc: &S3Service, req: &mut S3Request) -> Result<Response<ResBody>, S3Error> {
+pub async fn get_object_tagging(
+    svc: &S3Service,
+    req: &mut S3Request,
+) -> Result<Response<ResBody>, S3Error> {
     let bucket = req.bucket()?;
     let key = req.key()?;
     check_version_id(req)?;

@@ -124,8 +124,14 @@ pub fn checksum_request(headers: &HeaderMap) -> Result<ChecksumRequest, S3Error>
                     "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
                 ));
             }
-            let value = std::str::from_utf8(v.as_bytes()).unwrap_or("").trim().to_string();
-            let c = Checksum { algorithm: alg, value };
+            let value = std::str::from_utf8(v.as_bytes())
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            let c = Checksum {
+                algorithm: alg,
+                value,
+            };
             if c.digest().is_err() {
                 return Err(S3Error::invalid_request(format!(
                     "Value for {} header is invalid.",
@@ -278,7 +284,10 @@ mod tests {
     fn hm(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.append(HeaderName::from_static(k), HeaderValue::from_str(v).unwrap());
+            h.append(
+                HeaderName::from_static(k),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         h
     }
@@ -312,11 +321,15 @@ mod tests {
     #[test]
     fn content_md5_must_be_16_bytes_of_base64() {
         assert!(content_md5(&hm(&[])).unwrap().is_none());
-        assert!(content_md5(&hm(&[("content-md5", "1B2M2Y8AsgTpgAmY7PhCfg==")]))
-            .unwrap()
-            .is_some());
+        assert!(
+            content_md5(&hm(&[("content-md5", "1B2M2Y8AsgTpgAmY7PhCfg==")]))
+                .unwrap()
+                .is_some()
+        );
         assert_eq!(
-            content_md5(&hm(&[("content-md5", "nope")])).unwrap_err().code,
+            content_md5(&hm(&[("content-md5", "nope")]))
+                .unwrap_err()
+                .code,
             "InvalidDigest"
         );
     }

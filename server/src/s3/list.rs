@@ -60,13 +60,17 @@ pub fn max_param(q: &Query, name: &str, cap: usize) -> Result<usize, S3Error> {
             .filter(|n| *n >= 0)
             .map(|n| (n as usize).min(cap))
             .ok_or_else(|| {
-                S3Error::invalid_argument(format!("Provided {name} not an integer or within integer range"))
+                S3Error::invalid_argument(format!(
+                    "Provided {name} not an integer or within integer range"
+                ))
             }),
     }
 }
 
 fn delimiter(q: &Query) -> Option<String> {
-    q.get("delimiter").filter(|d| !d.is_empty()).map(str::to_string)
+    q.get("delimiter")
+        .filter(|d| !d.is_empty())
+        .map(str::to_string)
 }
 
 async fn page(svc: &S3Service, req: &S3Request, query: ListQuery) -> Result<ListPage, S3Error> {
@@ -118,19 +122,27 @@ fn decode_token(t: &str) -> Result<String, S3Error> {
 }
 
 /// `GET /bucket?list-type=2`
-pub async fn list_objects_v2(svc: &S3Service, req: &mut S3Request) -> Result<Response<ResBody>, S3Error> {
+pub async fn list_objects_v2(
+    svc: &S3Service,
+    req: &mut S3Request,
+) -> Result<Response<ResBody>, S3Error> {
     let q = &req.query;
     let enc = encoding(q)?;
     let max_keys = max_param(q, "max-keys", MAX_KEYS)?;
     let prefix = q.get("prefix").unwrap_or("").to_string();
     let delim = delimiter(q);
     let token = q.get("continuation-token").map(str::to_string);
-    let start_after = q.get("start-after").filter(|s| !s.is_empty()).map(str::to_string);
+    let start_after = q
+        .get("start-after")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
     let from = match &token {
         Some(t) => Some(decode_token(t)?),
         None => start_after.clone(),
     };
-    let fetch_owner = q.get("fetch-owner").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let fetch_owner = q
+        .get("fetch-owner")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let p = page(
         svc,
         req,
@@ -187,7 +199,10 @@ fn bool_str(b: bool) -> &'static str {
 }
 
 /// `GET /bucket`
-pub async fn list_objects_v1(svc: &S3Service, req: &mut S3Request) -> Result<Response<ResBody>, S3Error> {
+pub async fn list_objects_v1(
+    svc: &S3Service,
+    req: &mut S3Request,
+) -> Result<Response<ResBody>, S3Error> {
     let q = &req.query;
     let enc = encoding(q)?;
     let max_keys = max_param(q, "max-keys", MAX_KEYS)?;
@@ -233,7 +248,10 @@ pub async fn list_objects_v1(svc: &S3Service, req: &mut S3Request) -> Result<Res
 }
 
 /// `GET /bucket?versions`: each object as its `null` version.
-pub async fn list_object_versions(svc: &S3Service, req: &mut S3Request) -> Result<Response<ResBody>, S3Error> {
+pub async fn list_object_versions(
+    svc: &S3Service,
+    req: &mut S3Request,
+) -> Result<Response<ResBody>, S3Error> {
     let q = &req.query;
     let enc = encoding(q)?;
     let max_keys = max_param(q, "max-keys", MAX_KEYS)?;
@@ -314,9 +332,18 @@ mod tests {
 
     #[test]
     fn max_keys_is_capped_and_validated() {
-        assert_eq!(max_param(&Query::parse(""), "max-keys", 1000).unwrap(), 1000);
-        assert_eq!(max_param(&Query::parse("max-keys=5000"), "max-keys", 1000).unwrap(), 1000);
-        assert_eq!(max_param(&Query::parse("max-keys=7"), "max-keys", 1000).unwrap(), 7);
+        assert_eq!(
+            max_param(&Query::parse(""), "max-keys", 1000).unwrap(),
+            1000
+        );
+        assert_eq!(
+            max_param(&Query::parse("max-keys=5000"), "max-keys", 1000).unwrap(),
+            1000
+        );
+        assert_eq!(
+            max_param(&Query::parse("max-keys=7"), "max-keys", 1000).unwrap(),
+            7
+        );
         assert!(max_param(&Query::parse("max-keys=-1"), "max-keys", 1000).is_err());
         assert!(max_param(&Query::parse("max-keys=x"), "max-keys", 1000).is_err());
     }

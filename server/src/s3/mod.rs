@@ -255,7 +255,9 @@ impl S3Service {
                 StatusCode::BAD_REQUEST,
                 format!("Your request header section exceeds the maximum allowed size ({MAX_HEADER_BYTES} bytes)."),
             );
-            return self.fail(e, &path, id, head, Some(body), &parts.headers).await;
+            return self
+                .fail(e, &path, id, head, Some(body), &parts.headers)
+                .await;
         }
         let host = parts
             .headers
@@ -265,7 +267,11 @@ impl S3Service {
             .or_else(|| parts.uri.authority().map(|a| a.as_str().to_string()));
         let target = match router::target(parts.uri.path(), host.as_deref(), &self.domains) {
             Ok(t) => t,
-            Err(e) => return self.fail(e, &path, id, head, Some(body), &parts.headers).await,
+            Err(e) => {
+                return self
+                    .fail(e, &path, id, head, Some(body), &parts.headers)
+                    .await
+            }
         };
         let span = tracing::Span::current();
         if let Some(b) = &target.bucket {
@@ -277,12 +283,18 @@ impl S3Service {
         let query = Query::parse(parts.uri.query().unwrap_or(""));
         let endpoint = match router::route(&parts.method, &target, &query, &parts.headers) {
             Ok(e) => e,
-            Err(e) => return self.fail(e, &path, id, head, Some(body), &parts.headers).await,
+            Err(e) => {
+                return self
+                    .fail(e, &path, id, head, Some(body), &parts.headers)
+                    .await
+            }
         };
         span.record("op", endpoint.name());
         if let Endpoint::NotImplemented(what) = &endpoint {
             let e = S3Error::not_implemented(what);
-            return self.fail(e, &path, id, head, Some(body), &parts.headers).await;
+            return self
+                .fail(e, &path, id, head, Some(body), &parts.headers)
+                .await;
         }
         let auth = match auth::authenticate(&self.verifier, &parts) {
             Ok(a) => a,

@@ -39,14 +39,19 @@ pub async fn create(svc: &S3Service, req: &mut S3Request) -> Result<Response<Res
         .close("InitiateMultipartUploadResult");
     let mut r = response::xml(w.finish());
     if let Some(a) = cs.algorithm {
-        r.headers_mut()
-            .insert("x-amz-checksum-algorithm", response::header_value(a.as_str()));
+        r.headers_mut().insert(
+            "x-amz-checksum-algorithm",
+            response::header_value(a.as_str()),
+        );
     }
     Ok(r)
 }
 
 /// `PUT /bucket/key?partNumber=N&uploadId=U`
-pub async fn upload_part(svc: &S3Service, req: &mut S3Request) -> Result<Response<ResBody>, S3Error> {
+pub async fn upload_part(
+    svc: &S3Service,
+    req: &mut S3Request,
+) -> Result<Response<ResBody>, S3Error> {
     let bucket = req.bucket()?;
     let key = req.key()?;
     let n = part_number(req)?.ok_or_else(|| S3Error::invalid_argument("partNumber is required"))?;
@@ -61,9 +66,13 @@ pub async fn upload_part(svc: &S3Service, req: &mut S3Request) -> Result<Respons
         checksum_algorithm: cs.algorithm,
         expected_checksum: cs.expected,
     };
-    let part = svc.store.upload_part(&bucket, &key, &id, n, body, opts).await?;
+    let part = svc
+        .store
+        .upload_part(&bucket, &key, &id, n, body, opts)
+        .await?;
     let mut r = response::status(StatusCode::OK);
-    r.headers_mut().insert(http::header::ETAG, etag_value(&part.etag));
+    r.headers_mut()
+        .insert(http::header::ETAG, etag_value(&part.etag));
     if let Some(c) = &part.checksum {
         headers::checksum_headers(r.headers_mut(), c);
         r.headers_mut().remove("x-amz-checksum-type");
@@ -72,7 +81,10 @@ pub async fn upload_part(svc: &S3Service, req: &mut S3Request) -> Result<Respons
 }
 
 /// `GET /bucket/key?uploadId=U`
-pub async fn list_parts(svc: &S3Service, req: &mut S3Request) -> Result<Response<ResBody>, S3Error> {
+pub async fn list_parts(
+    svc: &S3Service,
+    req: &mut S3Request,
+) -> Result<Response<ResBody>, S3Error> {
     let bucket = req.bucket()?;
     let key = req.key()?;
     let id = upload_id(req)?;
@@ -101,7 +113,10 @@ pub async fn list_parts(svc: &S3Service, req: &mut S3Request) -> Result<Response
         .elem("PartNumberMarker", &marker.to_string())
         .elem("NextPartNumberMarker", &page.next_part_marker.to_string())
         .elem("MaxParts", &max_parts.to_string())
-        .elem("IsTruncated", if page.is_truncated { "true" } else { "false" });
+        .elem(
+            "IsTruncated",
+            if page.is_truncated { "true" } else { "false" },
+        );
     for p in &page.parts {
         w.open("Part")
             .elem("PartNumber", &p.part_number.to_string())
@@ -138,7 +153,9 @@ fn parse_complete(body: &[u8]) -> Result<Vec<CompletedPart>, S3Error> {
         return Err(S3Error::malformed_xml());
     }
     if parts.len() > 10_000 {
-        return Err(S3Error::invalid_argument("A multipart upload has at most 10000 parts"));
+        return Err(S3Error::invalid_argument(
+            "A multipart upload has at most 10000 parts",
+        ));
     }
     Ok(parts)
 }
@@ -166,7 +183,11 @@ pub async fn complete(svc: &S3Service, req: &mut S3Request) -> Result<Response<R
         w.elem(&format!("Checksum{}", c.algorithm.as_str()), &c.value);
         w.elem(
             "ChecksumType",
-            if c.value.contains('-') { "COMPOSITE" } else { "FULL_OBJECT" },
+            if c.value.contains('-') {
+                "COMPOSITE"
+            } else {
+                "FULL_OBJECT"
+            },
         );
     }
     w.close("CompleteMultipartUploadResult");
@@ -183,12 +204,21 @@ pub async fn abort(svc: &S3Service, req: &mut S3Request) -> Result<Response<ResB
 }
 
 /// `GET /bucket?uploads`
-pub async fn list_uploads(svc: &S3Service, req: &mut S3Request) -> Result<Response<ResBody>, S3Error> {
+pub async fn list_uploads(
+    svc: &S3Service,
+    req: &mut S3Request,
+) -> Result<Response<ResBody>, S3Error> {
     let bucket = req.bucket()?;
     let q = &req.query;
     let prefix = q.get("prefix").unwrap_or("").to_string();
-    let delimiter = q.get("delimiter").filter(|d| !d.is_empty()).map(str::to_string);
-    let key_marker = q.get("key-marker").filter(|s| !s.is_empty()).map(str::to_string);
+    let delimiter = q
+        .get("delimiter")
+        .filter(|d| !d.is_empty())
+        .map(str::to_string);
+    let key_marker = q
+        .get("key-marker")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
     let upload_id_marker = q
         .get("upload-id-marker")
         .filter(|s| !s.is_empty())
@@ -216,15 +246,20 @@ pub async fn list_uploads(svc: &S3Service, req: &mut S3Request) -> Result<Respon
         .elem("Bucket", bucket.as_str())
         .elem("KeyMarker", key_marker.as_deref().unwrap_or(""))
         .elem("UploadIdMarker", upload_id_marker.as_deref().unwrap_or(""))
-        .elem("NextKeyMarker", page.next_key_marker.as_deref().unwrap_or(""))
+        .elem(
+            "NextKeyMarker",
+            page.next_key_marker.as_deref().unwrap_or(""),
+        )
         .elem(
             "NextUploadIdMarker",
             page.next_upload_id_marker.as_deref().unwrap_or(""),
         )
         .elem("Prefix", &prefix);
     w.elem_opt("Delimiter", delimiter.as_deref());
-    w.elem("MaxUploads", &max_uploads.to_string())
-        .elem("IsTruncated", if page.is_truncated { "true" } else { "false" });
+    w.elem("MaxUploads", &max_uploads.to_string()).elem(
+        "IsTruncated",
+        if page.is_truncated { "true" } else { "false" },
+    );
     for u in &page.uploads {
         w.open("Upload")
             .elem("Key", &u.key)
@@ -239,7 +274,9 @@ pub async fn list_uploads(svc: &S3Service, req: &mut S3Request) -> Result<Respon
             .close("Upload");
     }
     for p in &page.common_prefixes {
-        w.open("CommonPrefixes").elem("Prefix", p).close("CommonPrefixes");
+        w.open("CommonPrefixes")
+            .elem("Prefix", p)
+            .close("CommonPrefixes");
     }
     w.close("ListMultipartUploadsResult");
     Ok(response::xml(w.finish()))
@@ -255,7 +292,13 @@ mod tests {
             b"<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Part><ETag>&quot;aa&quot;</ETag><PartNumber>1</PartNumber></Part><Part><PartNumber>2</PartNumber><ETag>\"bb\"</ETag></Part></CompleteMultipartUpload>",
         )
         .unwrap();
-        assert_eq!(parts[0], CompletedPart { part_number: 1, etag: "aa".into() });
+        assert_eq!(
+            parts[0],
+            CompletedPart {
+                part_number: 1,
+                etag: "aa".into()
+            }
+        );
         assert_eq!(parts[1].etag, "bb");
         assert!(parse_complete(b"<CompleteMultipartUpload></CompleteMultipartUpload>").is_err());
         assert!(parse_complete(b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber><ETag>a</ETag></Part></CompleteMultipartUpload>").is_err());

@@ -24,7 +24,10 @@ pub fn check_declared_size(h: &HeaderMap, limit: u64) -> Result<(), S3Error> {
 }
 
 /// `PUT /bucket/key`
-pub async fn put_object(svc: &S3Service, req: &mut S3Request) -> Result<Response<ResBody>, S3Error> {
+pub async fn put_object(
+    svc: &S3Service,
+    req: &mut S3Request,
+) -> Result<Response<ResBody>, S3Error> {
     let bucket = req.bucket()?;
     let key = req.key()?;
     let h = req.headers();

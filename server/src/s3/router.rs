@@ -473,7 +473,10 @@ mod tests {
         use Endpoint::*;
         assert_eq!(ep(Method::GET, "/", "", false), ListBuckets);
         assert_eq!(ep(Method::PUT, "/b", "", false), CreateBucket);
-        assert_eq!(ep(Method::GET, "/b", "list-type=2&prefix=x", false), ListObjectsV2);
+        assert_eq!(
+            ep(Method::GET, "/b", "list-type=2&prefix=x", false),
+            ListObjectsV2
+        );
         assert_eq!(ep(Method::GET, "/b", "prefix=x", false), ListObjects);
         assert_eq!(ep(Method::GET, "/b", "location", false), GetBucketLocation);
         assert_eq!(ep(Method::GET, "/b", "versions", false), ListObjectVersions);
@@ -492,9 +495,18 @@ mod tests {
             ep(Method::PUT, "/b/k", "partNumber=1&uploadId=u", true),
             UploadPartCopy
         );
-        assert_eq!(ep(Method::POST, "/b/k", "uploads", false), CreateMultipartUpload);
-        assert_eq!(ep(Method::POST, "/b/k", "uploadId=u", false), CompleteMultipartUpload);
-        assert_eq!(ep(Method::DELETE, "/b/k", "uploadId=u", false), AbortMultipartUpload);
+        assert_eq!(
+            ep(Method::POST, "/b/k", "uploads", false),
+            CreateMultipartUpload
+        );
+        assert_eq!(
+            ep(Method::POST, "/b/k", "uploadId=u", false),
+            CompleteMultipartUpload
+        );
+        assert_eq!(
+            ep(Method::DELETE, "/b/k", "uploadId=u", false),
+            AbortMultipartUpload
+        );
         assert_eq!(ep(Method::GET, "/b/k", "uploadId=u", false), ListParts);
         assert_eq!(ep(Method::GET, "/b/k", "versionId=null", false), GetObject);
     }

@@ -154,9 +154,7 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
     let mut root: Option<Element> = None;
     let mut count = 0usize;
     loop {
-        let ev = reader
-            .read_event()
-            .map_err(|e| XmlError(e.to_string()))?;
+        let ev = reader.read_event().map_err(|e| XmlError(e.to_string()))?;
         match ev {
             Event::Start(e) | Event::Empty(e) if root.is_some() => {
                 let _ = e;
@@ -211,7 +209,9 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
                 let resolved: String = match r.resolve_char_ref() {
                     Ok(Some(c)) => c.to_string(),
                     Ok(None) => quick_xml::escape::resolve_predefined_entity(&r.xml10_content())
-                        .ok_or_else(|| XmlError(format!("unknown entity &{};", &*r.xml10_content())))?
+                        .ok_or_else(|| {
+                            XmlError(format!("unknown entity &{};", &*r.xml10_content()))
+                        })?
                         .to_string(),
                     Err(e) => return Err(XmlError(e.to_string())),
                 };
