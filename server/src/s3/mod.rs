@@ -305,6 +305,11 @@ impl S3Service {
                     .await;
             }
         };
+        tracing::debug!(
+            principal = %auth.principal,
+            payload = payload_mode(&auth.payload, &parts.headers),
+            "authenticated"
+        );
         let limit = match endpoint {
             Endpoint::PutObject | Endpoint::UploadPart => MAX_OBJECT_SIZE,
             _ => MAX_XML_BODY,
@@ -413,6 +418,23 @@ impl S3Service {
             Endpoint::AbortMultipartUpload => multipart::abort(self, req).await,
             Endpoint::ListParts => multipart::list_parts(self, req).await,
             Endpoint::NotImplemented(what) => Err(S3Error::not_implemented(what)),
+        }
+    }
+}
+
+/// How the body is protected, for the request log.
+fn payload_mode(p: &sigv4::PayloadCheck, h: &HeaderMap) -> &'static str {
+    let presigned = h.get(http::header::AUTHORIZATION).is_none();
+    match p {
+        sigv4::PayloadCheck::Unsigned if presigned => "presigned",
+        sigv4::PayloadCheck::Unsigned => "unsigned",
+        sigv4::PayloadCheck::Sha256(_) => "signed-sha256",
+        sigv4::PayloadCheck::Chunked(_) => {
+            match h.get("x-amz-content-sha256").map(|v| v.as_bytes()) {
+                Some(b"STREAMING-UNSIGNED-PAYLOAD-TRAILER") => "aws-chunked-unsigned-trailer",
+                Some(b"STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER") => "aws-chunked-signed-trailer",
+                _ => "aws-chunked-signed",
+            }
         }
     }
 }

@@ -33,6 +33,13 @@ impl TestServer {
 
     /// As [`TestServer::start`], with the config adjusted first.
     pub async fn start_with(adjust: impl FnOnce(&mut Config, &std::path::Path)) -> TestServer {
+        if std::env::var_os("TESSERA_TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_env("TESSERA_TEST_LOG"))
+                .with_test_writer()
+                .with_ansi(false)
+                .try_init();
+        }
         let dir = tempfile::tempdir().expect("temp dir");
         let drives = format!("{}/d{{1...4}}", dir.path().display());
         let mut config = Config::for_drives(vec![drives], ACCESS_KEY, SECRET_KEY);

@@ -673,3 +673,59 @@ async fn get_object_tagging_is_empty_and_acl_is_canned() {
         .unwrap();
     assert_eq!(acl.grants().len(), 1);
 }
+
+#[tokio::test]
+async fn sdk_unsigned_payload_and_streaming_file_bodies() {
+    let t = TestServer::start().await;
+    t.create_bucket("bkt").await;
+    let data = bytes(1_500_000, 11);
+    // UNSIGNED-PAYLOAD (payload signing disabled).
+    t.client
+        .put_object()
+        .bucket("bkt")
+        .key("unsigned")
+        .body(ByteStream::from(data.clone()))
+        .customize()
+        .disable_payload_signing()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(t.get_bytes("bkt", "unsigned").await, data);
+    // A file body with a checksum and payload signing disabled: aws-chunked with a trailer.
+    let path = t.dir.path().join("upload.bin");
+    std::fs::write(&path, &data).unwrap();
+    let put = t
+        .client
+        .put_object()
+        .bucket("bkt")
+        .key("streamed")
+        .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+        .body(ByteStream::from_path(&path).await.unwrap())
+        .customize()
+        .disable_payload_signing()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(t.get_bytes("bkt", "streamed").await, data);
+    let h = t
+        .client
+        .head_object()
+        .bucket("bkt")
+        .key("streamed")
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    assert!(h.checksum_crc32_c().is_some());
+    assert_eq!(h.checksum_crc32_c(), put.checksum_crc32_c());
+    // A file body signed normally.
+    t.client
+        .put_object()
+        .bucket("bkt")
+        .key("file-signed")
+        .body(ByteStream::from_path(&path).await.unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(t.get_bytes("bkt", "file-signed").await, data);
+}
