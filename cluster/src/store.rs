@@ -348,10 +348,23 @@ impl Store {
         b: &BucketName,
         k: &ObjectKey,
     ) -> Result<ObjectInfo, StoreError> {
-        self.require_bucket(b).await?;
         let set = self.set_for(b, k);
-        let settled = crate::object::current_version(set, b.as_str(), k.as_str()).await?;
-        Ok(settled.record.info(b.as_str(), k.as_str()))
+        match crate::object::current_version(set, b.as_str(), k.as_str()).await {
+            Ok(settled) => Ok(settled.record.info(b.as_str(), k.as_str())),
+            Err(e) => Err(self.explain_miss(b, e).await),
+        }
+    }
+
+    /// A key that settles as absent may be absent because its bucket is: the bucket is only
+    /// checked then, so hits cost no bucket lookup.
+    async fn explain_miss(&self, b: &BucketName, e: StoreError) -> StoreError {
+        match e {
+            StoreError::NoSuchKey => match self.bucket_info(b).await {
+                Err(StoreError::NoSuchBucket) => StoreError::NoSuchBucket,
+                _ => StoreError::NoSuchKey,
+            },
+            other => other,
+        }
     }
 
     /// Reads an object or a range of it (`InvalidRange` when unsatisfiable), or one part of

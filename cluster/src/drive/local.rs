@@ -276,6 +276,21 @@ impl ShardReader for LocalShardReader {
         let path = self.path.clone();
         blocking(move || read_exact_at(&file, &path, offset, len)).await
     }
+
+    async fn read_ranges(
+        &self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> Result<Vec<Vec<u8>>, DriveError> {
+        let file = self.file.clone();
+        let path = self.path.clone();
+        blocking(move || {
+            ranges
+                .into_iter()
+                .map(|r| read_exact_at(&file, &path, r.start, (r.end - r.start) as usize))
+                .collect()
+        })
+        .await
+    }
 }
 
 #[async_trait]

@@ -51,6 +51,18 @@ pub trait ShardWriter: Send {
 pub trait ShardReader: Send + Sync {
     /// Reads exactly `len` bytes at `offset`; a short file is `Corrupt`.
     async fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, DriveError>;
+
+    /// Reads several ranges (one framed block each) in one go.
+    async fn read_ranges(
+        &self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> Result<Vec<Vec<u8>>, DriveError> {
+        let mut out = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            out.push(self.read_at(r.start, (r.end - r.start) as usize).await?);
+        }
+        Ok(out)
+    }
 }
 
 /// One drive. See the module docs.

@@ -22,6 +22,41 @@ use crate::StoreError;
 
 /// Data bytes decoded per batch of blocks (bounds memory per request).
 const BATCH_BYTES: usize = 4 << 20;
+/// Batches up to this size decode on the async thread (microseconds of work).
+const INLINE_DECODE_MAX: usize = 64 << 10;
+
+type ShardBlocks = Vec<Option<Vec<Vec<u8>>>>;
+type Decoded = Result<(Vec<u8>, Vec<usize>), erasure::DecodeError>;
+
+/// Decodes every block of a batch; hands the shard buffers back (intact ones unchanged,
+/// damaged ones removed or rebuilt) so a retry with more shards can reuse them.
+fn decode_batch(
+    decoder: &erasure::Decoder,
+    part_size: u64,
+    blocks: Range<u64>,
+    mut got: ShardBlocks,
+) -> (ShardBlocks, Decoded) {
+    let g = decoder.geometry();
+    let mut out = Vec::new();
+    let mut corrupt = Vec::new();
+    for (j, b) in blocks.enumerate() {
+        let mut shards: Vec<Option<Vec<u8>>> = got
+            .iter_mut()
+            .map(|x| x.as_mut().and_then(|v| v.get_mut(j)).map(std::mem::take))
+            .collect();
+        let res = decoder.decode_block(&mut shards, g.block_len(part_size, b), &mut out);
+        for (slot, shard) in got.iter_mut().zip(shards) {
+            if let Some(v) = slot.as_mut() {
+                v[j] = shard.unwrap_or_default();
+            }
+        }
+        match res {
+            Ok(report) => corrupt.extend(report.corrupt),
+            Err(e) => return (got, Err(e)),
+        }
+    }
+    (got, Ok((out, corrupt)))
+}
 
 /// Resolves `range`/`part_number` against the settled record: the object byte range to
 /// send and whether it is partial.
@@ -257,15 +292,13 @@ impl ObjectReader {
         }
     }
 
-    async fn read_source(&self, shard: usize, range: Range<u64>) -> Option<Vec<u8>> {
+    async fn read_source(&self, shard: usize, ranges: Vec<Range<u64>>) -> Option<Vec<Vec<u8>>> {
         match &self.sources[shard] {
-            Source::Inline(b) => b
-                .get(range.start as usize..range.end as usize)
-                .map(<[u8]>::to_vec),
-            Source::File(r) => r
-                .read_at(range.start, (range.end - range.start) as usize)
-                .await
-                .ok(),
+            Source::Inline(b) => ranges
+                .iter()
+                .map(|r| b.get(r.start as usize..r.end as usize).map(<[u8]>::to_vec))
+                .collect(),
+            Source::File(r) => r.read_ranges(ranges).await.ok(),
             _ => None,
         }
     }
@@ -277,10 +310,13 @@ impl ObjectReader {
         blocks: Range<u64>,
     ) -> Result<Vec<u8>, StoreError> {
         let g = self.geometry;
-        let file_range = g.framed_block_range(part_size, blocks.start).start
-            ..g.framed_block_range(part_size, blocks.end - 1).end;
+        let ranges: Vec<Range<u64>> = blocks
+            .clone()
+            .map(|b| g.framed_block_range(part_size, b))
+            .collect();
         let total = g.total();
-        let mut got: Vec<Option<Vec<u8>>> = vec![None; total];
+        // got[shard][i] = framed block `blocks.start + i` of that shard.
+        let mut got: Vec<Option<Vec<Vec<u8>>>> = vec![None; total];
         let mut attempted = vec![false; total];
         loop {
             let to_read: Vec<usize> = (0..total)
@@ -288,12 +324,8 @@ impl ObjectReader {
                     !attempted[i] && matches!(self.sources[i], Source::File(_) | Source::Inline(_))
                 })
                 .collect();
-            let reads = join_all(
-                to_read
-                    .iter()
-                    .map(|&i| self.read_source(i, file_range.clone())),
-            )
-            .await;
+            let reads =
+                join_all(to_read.iter().map(|&i| self.read_source(i, ranges.clone()))).await;
             for (i, r) in to_read.into_iter().zip(reads) {
                 attempted[i] = true;
                 if r.is_none() {
@@ -302,29 +334,19 @@ impl ObjectReader {
                 }
                 got[i] = r;
             }
-            // Split into framed blocks and decode on the blocking pool.
             let decoder = self.decoder.clone();
-            let inputs = got.clone();
-            let base = file_range.start;
             let blocks_c = blocks.clone();
-            let res = tokio::task::spawn_blocking(move || {
-                let mut out = Vec::new();
-                let mut corrupt = Vec::new();
-                for b in blocks_c {
-                    let fr = g.framed_block_range(part_size, b);
-                    let (s, e) = ((fr.start - base) as usize, (fr.end - base) as usize);
-                    let mut shards: Vec<Option<Vec<u8>>> = inputs
-                        .iter()
-                        .map(|x| x.as_ref().and_then(|v| v.get(s..e)).map(<[u8]>::to_vec))
-                        .collect();
-                    let report =
-                        decoder.decode_block(&mut shards, g.block_len(part_size, b), &mut out)?;
-                    corrupt.extend(report.corrupt);
-                }
-                Ok::<_, erasure::DecodeError>((out, corrupt))
-            })
-            .await
-            .map_err(StoreError::internal)?;
+            let work = move || decode_batch(&decoder, part_size, blocks_c, got);
+            // Small batches decode in place; larger ones on the blocking pool.
+            let batch_bytes = (blocks.end - blocks.start) as usize * g.block_size();
+            let (back, res) = if batch_bytes <= INLINE_DECODE_MAX {
+                work()
+            } else {
+                tokio::task::spawn_blocking(work)
+                    .await
+                    .map_err(StoreError::internal)?
+            };
+            got = back;
             match res {
                 Ok((out, corrupt)) => {
                     if !corrupt.is_empty() {
