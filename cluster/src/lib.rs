@@ -34,6 +34,7 @@ pub mod multipart;
 pub mod names;
 pub mod object;
 pub mod record;
+pub mod rpc;
 pub mod set;
 pub mod store;
 pub mod types;

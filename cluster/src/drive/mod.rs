@@ -6,6 +6,7 @@
 
 pub mod local;
 pub mod offline;
+pub mod remote;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -17,6 +18,7 @@ use crate::DriveError;
 
 pub use local::LocalDrive;
 pub use offline::OfflineDrive;
+pub use remote::RemoteDrive;
 
 /// Moves a staged data directory's files into place at commit.
 #[derive(Clone, Debug, PartialEq, Eq)]

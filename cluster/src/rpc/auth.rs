@@ -49,7 +49,14 @@ impl InternodeKey {
         InternodeKey(key)
     }
 
-    fn raw_mac(&self, method: &str, path: &str, query: &str, date: u64, length: Option<u64>) -> Vec<u8> {
+    fn raw_mac(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        date: u64,
+        length: Option<u64>,
+    ) -> Vec<u8> {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
         let length = length.map_or_else(|| "stream".to_owned(), |n| n.to_string());
@@ -67,7 +74,14 @@ impl InternodeKey {
 
     /// The `x-tessera-auth` value for a request. `length` is the body's content length, or
     /// `None` for a streamed body (sent without one).
-    pub fn sign(&self, method: &str, path: &str, query: &str, date: u64, length: Option<u64>) -> String {
+    pub fn sign(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        date: u64,
+        length: Option<u64>,
+    ) -> String {
         hex::encode(self.raw_mac(method, path, query, date, length))
     }
 
@@ -132,7 +146,10 @@ mod tests {
         let a = InternodeKey::derive("ab", "c").sign("GET", "/", "", 0, Some(0));
         let b = InternodeKey::derive("a", "bc").sign("GET", "/", "", 0, Some(0));
         assert_ne!(a, b);
-        assert_eq!(format!("{:?}", InternodeKey::derive("a", "b")), "InternodeKey(..)");
+        assert_eq!(
+            format!("{:?}", InternodeKey::derive("a", "b")),
+            "InternodeKey(..)"
+        );
     }
 
     #[test]

@@ -526,8 +526,10 @@ mod tests {
         let q = encode_query(&pairs);
         assert!(!q.contains(' ') && !q.contains('+') && !q.contains('/'));
         let back = decode_query(&q).expect("decodes");
-        let want: Vec<(String, String)> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let want: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         assert_eq!(back, want);
         assert!(decode_query("a=%4").is_err());
         assert!(decode_query("a=%zz").is_err());

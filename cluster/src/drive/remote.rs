@@ -1,0 +1,429 @@
+//! `RemoteDrive`: a drive on another node, reached over internode RPC (`crate::rpc`). Each
+//! `Drive` call becomes one request to the node serving the drive; staged shard files are
+//! uploaded as one streamed request body per file (a bounded queue of framed blocks, the
+//! remote fsync reported by `finish`), shard reads stream back, and an open shard reader is
+//! a handle on the remote node (reopened transparently if the node forgot it). Errors come
+//! back as the same `DriveError` variant the remote drive returned; an unreachable or silent
+//! node is `DriveError::Offline`. It must never retry a call that changes state.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::{check_file_name, DataMove, Drive, DriveInfo, ShardReader, ShardWriter};
+use crate::endpoints::Endpoint;
+use crate::metastore::{Entries, MetaOp, ScanRange, Table};
+use crate::names::DataId;
+use crate::rpc::client::{RpcError, Target};
+use crate::rpc::wire::{self, Method};
+use crate::rpc::RpcClient;
+use crate::DriveError;
+
+/// See the module docs. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct RemoteDrive {
+    inner: Arc<Remote>,
+}
+
+#[derive(Debug)]
+struct Remote {
+    target: Target,
+    client: RpcClient,
+}
+
+fn decode<T: serde::de::DeserializeOwned>(t: &Target, body: &[u8]) -> Result<T, DriveError> {
+    serde_json::from_slice(body)
+        .map_err(|e| DriveError::Offline(format!("{}: unreadable answer: {e}", t.endpoint)))
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> Result<Bytes, DriveError> {
+    serde_json::to_vec(v)
+        .map(Bytes::from)
+        .map_err(|e| DriveError::Invalid(format!("request encoding: {e}")))
+}
+
+impl RemoteDrive {
+    /// A drive named by a URL endpoint (`http://host:port/path`, exactly as in the shared
+    /// endpoint list), reached through `client`. No request is made here.
+    pub fn new(endpoint: &str, client: RpcClient) -> Result<Self, DriveError> {
+        let Endpoint::Url {
+            scheme, host, port, ..
+        } = Endpoint::parse(endpoint).map_err(|e| DriveError::Invalid(e.to_string()))?
+        else {
+            return Err(DriveError::Invalid(format!(
+                "{endpoint} is a local path, not a remote drive"
+            )));
+        };
+        if scheme != "http" {
+            return Err(DriveError::Invalid(format!(
+                "{endpoint}: internode RPC over {scheme} is not implemented yet"
+            )));
+        }
+        let port = port.unwrap_or(80);
+        Ok(RemoteDrive {
+            inner: Arc::new(Remote {
+                target: Target {
+                    base: format!("http://{host}:{port}"),
+                    drive: wire::drive_segment(endpoint),
+                    endpoint: endpoint.to_owned(),
+                },
+                client,
+            }),
+        })
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        params: &[(&str, String)],
+        body: Option<Bytes>,
+    ) -> Result<Vec<u8>, DriveError> {
+        Ok(self
+            .inner
+            .client
+            .unary(&self.inner.target, method, params, body)
+            .await?)
+    }
+
+    async fn open_handle(
+        &self,
+        bucket: &str,
+        data_id: &DataId,
+        file: &str,
+    ) -> Result<u64, DriveError> {
+        let body = self
+            .call(
+                Method::OpenShard,
+                &[
+                    ("bucket", bucket.to_owned()),
+                    ("data_id", data_id.to_string()),
+                    ("file", file.to_owned()),
+                ],
+                None,
+            )
+            .await?;
+        Ok(decode::<wire::OpenResponse>(&self.inner.target, &body)?.handle)
+    }
+}
+
+/// The upload of one staged file; see the module docs.
+struct RemoteShardWriter {
+    endpoint: String,
+    idle: std::time::Duration,
+    tx: Option<mpsc::Sender<Bytes>>,
+    answer: Option<JoinHandle<Result<(), DriveError>>>,
+}
+
+impl RemoteShardWriter {
+    /// The service's answer (it ends the upload, successfully or not).
+    async fn answer(&mut self) -> Result<(), DriveError> {
+        let Some(task) = self.answer.as_mut() else {
+            return Err(DriveError::Invalid("writer used after a failure".into()));
+        };
+        let r = match tokio::time::timeout(self.idle, task).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(DriveError::Offline(format!("{}: {e}", self.endpoint))),
+            Err(_) => Err(DriveError::Offline(format!(
+                "{}: no answer to the upload within {:?}",
+                self.endpoint, self.idle
+            ))),
+        };
+        if let Some(task) = self.answer.take() {
+            task.abort();
+        }
+        r
+    }
+
+    async fn send(&mut self, b: Bytes) -> Result<(), DriveError> {
+        let Some(tx) = self.tx.as_ref() else {
+            return Err(DriveError::Invalid("writer used after a failure".into()));
+        };
+        match tokio::time::timeout(self.idle, tx.send(b)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => {
+                // The request ended early: the service refused or the connection broke.
+                self.tx = None;
+                match self.answer().await {
+                    Err(e) => Err(e),
+                    Ok(()) => Err(DriveError::Offline(format!(
+                        "{}: the upload ended before it was finished",
+                        self.endpoint
+                    ))),
+                }
+            }
+            Err(_) => {
+                self.tx = None;
+                if let Some(task) = self.answer.take() {
+                    task.abort();
+                }
+                Err(DriveError::Offline(format!(
+                    "{}: upload stalled for {:?}",
+                    self.endpoint, self.idle
+                )))
+            }
+        }
+    }
+}
+
+impl Drop for RemoteShardWriter {
+    fn drop(&mut self) {
+        // Unfinished: cut the request so the service drops its staged file unsynced.
+        if let Some(task) = self.answer.take() {
+            task.abort();
+        }
+    }
+}
+
+#[async_trait]
+impl ShardWriter for RemoteShardWriter {
+    async fn write(&mut self, framed: Bytes) -> Result<(), DriveError> {
+        if framed.is_empty() {
+            return Ok(());
+        }
+        let len = u32::try_from(framed.len())
+            .map_err(|_| DriveError::Invalid(format!("block of {} bytes", framed.len())))?;
+        self.send(Bytes::copy_from_slice(&wire::frame_header(len)))
+            .await?;
+        self.send(framed).await
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<(), DriveError> {
+        self.send(Bytes::copy_from_slice(&wire::frame_header(0)))
+            .await?;
+        self.tx = None;
+        self.answer().await
+    }
+}
+
+/// A shard file held open on the remote node.
+struct RemoteShardReader {
+    drive: RemoteDrive,
+    bucket: String,
+    data_id: DataId,
+    file: String,
+    handle: AtomicU64,
+}
+
+impl RemoteShardReader {
+    async fn read_once(&self, handle: u64, offset: u64, len: usize) -> Result<Vec<u8>, RpcError> {
+        let r = &self.drive.inner;
+        r.client
+            .read(
+                &r.target,
+                Method::ReadAt,
+                &[
+                    ("handle", handle.to_string()),
+                    ("offset", offset.to_string()),
+                    ("len", len.to_string()),
+                ],
+                len,
+            )
+            .await
+    }
+}
+
+#[async_trait]
+impl ShardReader for RemoteShardReader {
+    async fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, DriveError> {
+        let handle = self.handle.load(Ordering::Relaxed);
+        match self.read_once(handle, offset, len).await {
+            Err(RpcError::StaleHandle) => {
+                // The node restarted or expired the handle: data ids are never reused, so
+                // reopening the same file reads the same bytes (or finds it gone).
+                let h = self
+                    .drive
+                    .open_handle(&self.bucket, &self.data_id, &self.file)
+                    .await?;
+                self.handle.store(h, Ordering::Relaxed);
+                Ok(self.read_once(h, offset, len).await?)
+            }
+            r => Ok(r?),
+        }
+    }
+}
+
+impl Drop for RemoteShardReader {
+    fn drop(&mut self) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let drive = self.drive.clone();
+        let handle = self.handle.load(Ordering::Relaxed);
+        // Best effort: an unclosed handle expires on the node anyway.
+        rt.spawn(async move {
+            let _ = drive
+                .call(Method::CloseShard, &[("handle", handle.to_string())], None)
+                .await;
+        });
+    }
+}
+
+#[async_trait]
+impl Drive for RemoteDrive {
+    fn endpoint(&self) -> &str {
+        &self.inner.target.endpoint
+    }
+
+    async fn info(&self) -> Result<DriveInfo, DriveError> {
+        let body = self.call(Method::Info, &[], None).await?;
+        Ok(decode::<wire::WireInfo>(&self.inner.target, &body)?.into())
+    }
+
+    async fn create_staged(
+        &self,
+        tmp: &DataId,
+        file: &str,
+    ) -> Result<Box<dyn ShardWriter>, DriveError> {
+        check_file_name(file)?;
+        let (tx, answer) = self.inner.client.upload(
+            &self.inner.target,
+            Method::CreateStaged,
+            &[("tmp", tmp.to_string()), ("file", file.to_owned())],
+        )?;
+        Ok(Box::new(RemoteShardWriter {
+            endpoint: self.inner.target.endpoint.clone(),
+            idle: self.inner.client.timeouts().stream_idle,
+            tx: Some(tx),
+            answer: Some(answer),
+        }))
+    }
+
+    async fn commit(&self, data: Option<DataMove>, meta: Vec<MetaOp>) -> Result<(), DriveError> {
+        let body = encode(&wire::CommitRequest {
+            data: data.map(Into::into),
+            meta: meta.into_iter().map(Into::into).collect(),
+        })?;
+        self.call(Method::Commit, &[], Some(body)).await.map(drop)
+    }
+
+    async fn remove_staged(&self, tmp: &DataId) -> Result<(), DriveError> {
+        self.call(Method::RemoveStaged, &[("tmp", tmp.to_string())], None)
+            .await
+            .map(drop)
+    }
+
+    async fn read_shard(
+        &self,
+        bucket: &str,
+        data_id: &DataId,
+        file: &str,
+        offset: u64,
+        len: usize,
+    ) -> Result<Vec<u8>, DriveError> {
+        let r = &self.inner;
+        Ok(r.client
+            .read(
+                &r.target,
+                Method::ReadShard,
+                &[
+                    ("bucket", bucket.to_owned()),
+                    ("data_id", data_id.to_string()),
+                    ("file", file.to_owned()),
+                    ("offset", offset.to_string()),
+                    ("len", len.to_string()),
+                ],
+                len,
+            )
+            .await?)
+    }
+
+    async fn open_shard(
+        &self,
+        bucket: &str,
+        data_id: &DataId,
+        file: &str,
+    ) -> Result<Box<dyn ShardReader>, DriveError> {
+        let handle = self.open_handle(bucket, data_id, file).await?;
+        Ok(Box::new(RemoteShardReader {
+            drive: self.clone(),
+            bucket: bucket.to_owned(),
+            data_id: data_id.clone(),
+            file: file.to_owned(),
+            handle: AtomicU64::new(handle),
+        }))
+    }
+
+    async fn write_shard_file(
+        &self,
+        bucket: &str,
+        data_id: &DataId,
+        file: &str,
+        bytes: Bytes,
+    ) -> Result<(), DriveError> {
+        // The unary timeout covers the whole transfer; a shard file is at most a few blocks
+        // per MiB of object divided by K, so it stays well within it on a working link.
+        self.call(
+            Method::WriteShardFile,
+            &[
+                ("bucket", bucket.to_owned()),
+                ("data_id", data_id.to_string()),
+                ("file", file.to_owned()),
+            ],
+            Some(bytes),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn delete_data(&self, bucket: &str, data_id: &DataId) -> Result<(), DriveError> {
+        self.call(
+            Method::DeleteData,
+            &[
+                ("bucket", bucket.to_owned()),
+                ("data_id", data_id.to_string()),
+            ],
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn delete_data_file(
+        &self,
+        bucket: &str,
+        data_id: &DataId,
+        file: &str,
+    ) -> Result<(), DriveError> {
+        self.call(
+            Method::DeleteDataFile,
+            &[
+                ("bucket", bucket.to_owned()),
+                ("data_id", data_id.to_string()),
+                ("file", file.to_owned()),
+            ],
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn meta_get(&self, table: Table, key: Vec<u8>) -> Result<Option<Vec<u8>>, DriveError> {
+        let body = encode(&wire::GetRequest {
+            table,
+            key: wire::B64(key),
+        })?;
+        let answer = self.call(Method::MetaGet, &[], Some(body)).await?;
+        Ok(decode::<wire::GetResponse>(&self.inner.target, &answer)?
+            .value
+            .map(|v| v.0))
+    }
+
+    async fn meta_scan(&self, table: Table, range: ScanRange) -> Result<Entries, DriveError> {
+        let body = encode(&wire::ScanRequest::new(table, range))?;
+        let answer = self.call(Method::MetaScan, &[], Some(body)).await?;
+        Ok(decode::<wire::ScanResponse>(&self.inner.target, &answer)?.entries())
+    }
+
+    async fn meta_apply(&self, ops: Vec<MetaOp>) -> Result<(), DriveError> {
+        let body = encode(&wire::ApplyRequest {
+            ops: ops.into_iter().map(Into::into).collect(),
+        })?;
+        self.call(Method::MetaApply, &[], Some(body))
+            .await
+            .map(drop)
+    }
+}

@@ -1,0 +1,358 @@
+//! The calling side of internode RPC: [`RpcClient`] owns one pooled HTTP/1.1 client
+//! (keep-alive, TCP_NODELAY, connect timeout) shared by every remote drive of this node, signs
+//! each request, applies the timeouts, and turns what comes back into `Drive` results:
+//! error bodies into the same `DriveError` variant, and connection failures and timeouts into
+//! `DriveError::Offline` (what the object layer counts as a missing drive). It must never
+//! buffer a whole shard upload: uploads go through a bounded channel.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt as _;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::auth::{now_secs, InternodeKey, AUTH_HEADER, DATE_HEADER};
+use super::wire::{self, ErrorKind, Method, WireError};
+use crate::DriveError;
+
+/// Upload blocks (and their frame headers) queued ahead of the connection.
+const UPLOAD_QUEUE: usize = 8;
+
+/// The task that ends with the service's answer to a streamed upload.
+pub(crate) type UploadAnswer = JoinHandle<Result<(), DriveError>>;
+
+/// How long internode calls may take.
+#[derive(Clone, Debug)]
+pub struct RpcTimeouts {
+    /// Establishing a TCP connection.
+    pub connect: Duration,
+    /// A whole non-streaming call (metadata, info, deletes, commit), and the wait for the
+    /// first byte of a shard read's response.
+    pub unary: Duration,
+    /// Streams have no total limit, but fail after this long without progress.
+    pub stream_idle: Duration,
+}
+
+impl Default for RpcTimeouts {
+    fn default() -> Self {
+        RpcTimeouts {
+            connect: Duration::from_secs(2),
+            unary: Duration::from_secs(10),
+            stream_idle: Duration::from_secs(30),
+        }
+    }
+}
+
+/// An RPC failure: a drive error, or (only for open shard readers) a handle the service
+/// no longer knows.
+#[derive(Debug)]
+pub(crate) enum RpcError {
+    Drive(DriveError),
+    StaleHandle,
+}
+
+impl From<RpcError> for DriveError {
+    fn from(e: RpcError) -> Self {
+        match e {
+            RpcError::Drive(e) => e,
+            RpcError::StaleHandle => DriveError::Invalid("stale shard reader handle".into()),
+        }
+    }
+}
+
+impl From<DriveError> for RpcError {
+    fn from(e: DriveError) -> Self {
+        RpcError::Drive(e)
+    }
+}
+
+/// The request body of every internode call: whole bytes, or a channel of upload frames.
+#[derive(Debug)]
+pub(crate) enum RequestBody {
+    Full(Option<Bytes>),
+    Stream(mpsc::Receiver<Bytes>),
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            RequestBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            RequestBody::Stream(rx) => rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, RequestBody::Full(None))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RequestBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            RequestBody::Full(None) => SizeHint::with_exact(0),
+            RequestBody::Stream(_) => SizeHint::default(),
+        }
+    }
+}
+
+/// Where a call goes: a node's base URL and the drive's path segment there.
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    /// `http://host:port`
+    pub base: String,
+    /// See [`wire::drive_segment`].
+    pub drive: String,
+    /// The drive's endpoint, for error messages.
+    pub endpoint: String,
+}
+
+/// See the module docs. Cheap to clone; clones share the connection pool.
+#[derive(Clone)]
+pub struct RpcClient {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
+    http: Client<HttpConnector, RequestBody>,
+    key: InternodeKey,
+    timeouts: RpcTimeouts,
+}
+
+impl std::fmt::Debug for RpcClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcClient")
+            .field("timeouts", &self.inner.timeouts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RpcClient {
+    /// A client with the default timeouts. Needs a tokio runtime when used.
+    pub fn new(key: InternodeKey) -> Self {
+        Self::with_timeouts(key, RpcTimeouts::default())
+    }
+
+    pub fn with_timeouts(key: InternodeKey, timeouts: RpcTimeouts) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(timeouts.connect));
+        connector.set_keepalive(Some(Duration::from_secs(30)));
+        let http = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(64)
+            .build(connector);
+        RpcClient {
+            inner: Arc::new(ClientInner {
+                http,
+                key,
+                timeouts,
+            }),
+        }
+    }
+
+    pub fn timeouts(&self) -> &RpcTimeouts {
+        &self.inner.timeouts
+    }
+
+    /// A signed request. `body_hash` puts the blake3 of a whole body into the query.
+    fn request(
+        &self,
+        t: &Target,
+        method: Method,
+        params: &[(&str, String)],
+        body: RequestBody,
+    ) -> Result<Request<RequestBody>, RpcError> {
+        let mut params = params.to_vec();
+        let length = match &body {
+            RequestBody::Full(b) => {
+                let b = b.as_ref().map(|b| b.as_ref()).unwrap_or_default();
+                if method.http_method() == http::Method::POST {
+                    params.push((wire::BODY_HASH_PARAM, blake3::hash(b).to_hex().to_string()));
+                }
+                Some(b.len() as u64)
+            }
+            RequestBody::Stream(_) => None,
+        };
+        let path = format!("{}{}/{}", wire::PREFIX, t.drive, method.as_str());
+        let query = wire::encode_query(&params);
+        let date = now_secs();
+        let mac = self
+            .inner
+            .key
+            .sign(method.http_method().as_str(), &path, &query, date, length);
+        let mut b = Request::builder()
+            .method(method.http_method())
+            .uri(format!("{}{path}?{query}", t.base))
+            .header(DATE_HEADER, date.to_string())
+            .header(AUTH_HEADER, mac);
+        if let Some(n) = length {
+            b = b.header(http::header::CONTENT_LENGTH, n.to_string());
+        }
+        b.body(body)
+            .map_err(|e| RpcError::Drive(DriveError::Invalid(format!("{}: {e}", t.endpoint))))
+    }
+
+    fn offline(t: &Target, what: impl std::fmt::Display) -> RpcError {
+        RpcError::Drive(DriveError::Offline(format!("{}: {what}", t.endpoint)))
+    }
+
+    /// Reads a response body; each frame must come within `idle`. `expect` caps (and, for
+    /// shard reads, fixes) the length.
+    async fn body(
+        t: &Target,
+        resp: Response<Incoming>,
+        idle: Duration,
+        expect: Option<usize>,
+    ) -> Result<(http::StatusCode, http::HeaderMap, Vec<u8>), RpcError> {
+        let (parts, body) = resp.into_parts();
+        let mut body = body;
+        let mut out = Vec::with_capacity(expect.unwrap_or(0));
+        loop {
+            let frame = tokio::time::timeout(idle, body.frame())
+                .await
+                .map_err(|_| Self::offline(t, format!("no response data for {idle:?}")))?;
+            match frame {
+                None => break,
+                Some(Err(e)) => return Err(Self::offline(t, format!("response failed: {e}"))),
+                Some(Ok(f)) => {
+                    if let Ok(d) = f.into_data() {
+                        out.extend_from_slice(&d);
+                    }
+                }
+            }
+            if parts.status.is_success() && expect.is_some_and(|n| out.len() > n) {
+                return Err(Self::offline(t, "response longer than asked for"));
+            }
+        }
+        Ok((parts.status, parts.headers, out))
+    }
+
+    /// Turns a finished response into its body or the error it carries.
+    fn outcome(
+        t: &Target,
+        (status, headers, body): (http::StatusCode, http::HeaderMap, Vec<u8>),
+    ) -> Result<Vec<u8>, RpcError> {
+        if status.is_success() {
+            return Ok(body);
+        }
+        if headers.contains_key(wire::ERROR_HEADER) {
+            if let Ok(e) = serde_json::from_slice::<WireError>(&body) {
+                if e.kind == ErrorKind::StaleHandle {
+                    return Err(RpcError::StaleHandle);
+                }
+                return Err(RpcError::Drive(e.into_drive_error()));
+            }
+        }
+        if status == http::StatusCode::FORBIDDEN {
+            return Err(Self::offline(
+                t,
+                "the node refused internode authentication (do all nodes share the root credentials and a synchronised clock?)",
+            ));
+        }
+        Err(Self::offline(t, format!("unexpected HTTP status {status}")))
+    }
+
+    /// A non-streaming call under the unary timeout; returns the response body.
+    pub(crate) async fn unary(
+        &self,
+        t: &Target,
+        method: Method,
+        params: &[(&str, String)],
+        body: Option<Bytes>,
+    ) -> Result<Vec<u8>, RpcError> {
+        let req = self.request(
+            t,
+            method,
+            params,
+            RequestBody::Full(body.filter(|b| !b.is_empty())),
+        )?;
+        let limit = self.inner.timeouts.unary;
+        let call = async {
+            let resp = self
+                .inner
+                .http
+                .request(req)
+                .await
+                .map_err(|e| Self::offline(t, format!("{e:?}")))?;
+            Self::body(t, resp, limit, None).await
+        };
+        let done = tokio::time::timeout(limit, call)
+            .await
+            .map_err(|_| Self::offline(t, format!("no answer within {limit:?}")))??;
+        Self::outcome(t, done)
+    }
+
+    /// A call whose response is `len` shard bytes, streamed: the head must come within the
+    /// unary timeout, then each chunk within the idle timeout.
+    pub(crate) async fn read(
+        &self,
+        t: &Target,
+        method: Method,
+        params: &[(&str, String)],
+        len: usize,
+    ) -> Result<Vec<u8>, RpcError> {
+        let req = self.request(t, method, params, RequestBody::Full(None))?;
+        let limit = self.inner.timeouts.unary;
+        let resp = tokio::time::timeout(limit, self.inner.http.request(req))
+            .await
+            .map_err(|_| Self::offline(t, format!("no answer within {limit:?}")))?
+            .map_err(|e| Self::offline(t, format!("{e:?}")))?;
+        let got = Self::body(t, resp, self.inner.timeouts.stream_idle, Some(len)).await?;
+        let bytes = Self::outcome(t, got)?;
+        if bytes.len() != len {
+            return Err(Self::offline(
+                t,
+                format!("short response: {} of {len} bytes", bytes.len()),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// Starts a streamed upload: frames sent into the returned channel form the request
+    /// body; dropping the sender ends it. The task ends with the service's answer.
+    pub(crate) fn upload(
+        &self,
+        t: &Target,
+        method: Method,
+        params: &[(&str, String)],
+    ) -> Result<(mpsc::Sender<Bytes>, UploadAnswer), DriveError> {
+        let (tx, rx) = mpsc::channel(UPLOAD_QUEUE);
+        let req = self
+            .request(t, method, params, RequestBody::Stream(rx))
+            .map_err(DriveError::from)?;
+        let client = self.clone();
+        let t = t.clone();
+        let task = tokio::spawn(async move {
+            let idle = client.inner.timeouts.stream_idle;
+            let answer = async {
+                let resp = client
+                    .inner
+                    .http
+                    .request(req)
+                    .await
+                    .map_err(|e| Self::offline(&t, format!("{e:?}")))?;
+                let got = Self::body(&t, resp, idle, None).await?;
+                Self::outcome(&t, got).map(drop)
+            };
+            answer.await.map_err(DriveError::from)
+        });
+        Ok((tx, task))
+    }
+}

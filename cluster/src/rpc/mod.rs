@@ -1,0 +1,23 @@
+//! Internode RPC: how one node uses another node's drives. A request is HTTP on the node's
+//! own S3 port under the reserved prefix `/_tessera/rpc/v1/<drive>/<method>` (`<drive>` is
+//! the drive's endpoint, base64url; `<method>` one `Drive` call). The S3 server mounts
+//! [`serve`] in front of its router for every path where [`is_rpc_path`] holds; the calling
+//! side is [`RpcClient`], used by [`crate::drive::RemoteDrive`].
+//!
+//! - `auth`: the internode key and the per-request MAC (replay-bounded by date). It
+//!   authenticates, it does not encrypt: TLS (mTLS) is the transport protection when enabled.
+//! - `wire`: paths, query encoding, upload framing, JSON mirrors, errors on the wire.
+//! - `service`: the receiving side, calling the local `Drive`.
+//! - `client`: the calling side, with pooling, timeouts, and offline mapping.
+//!
+//! This module moves `Drive` calls between processes; it must never decide quorum, interpret
+//! object keys, or hold a whole shard in memory for a streamed upload.
+
+pub mod auth;
+pub mod client;
+pub mod service;
+pub mod wire;
+
+pub use auth::InternodeKey;
+pub use client::{RpcClient, RpcTimeouts};
+pub use service::{is_rpc_path, serve, RpcResponseBody, RpcService};
