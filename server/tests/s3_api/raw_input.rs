@@ -323,6 +323,63 @@ async fn small_gets_on_one_keep_alive_connection_are_fast() {
         }
     }
     let per = started.elapsed() / n;
+    eprintln!("keep-alive 4 KiB GET: {per:?} per request");
     // With Nagle + delayed ACKs a request costs ~40 ms; with TCP_NODELAY a few ms at most.
     assert!(per < Duration::from_millis(25), "{per:?} per GET");
+}
+
+#[tokio::test]
+async fn declared_sizes_over_five_gib_are_refused_before_reading() {
+    let t = TestServer::start().await;
+    t.create_bucket("xxx").await;
+    let headers = vec![
+        ("host".to_string(), t.host()),
+        ("content-length".to_string(), (6u64 << 30).to_string()),
+    ];
+    let signed = sign::sign_headers(
+        &Req {
+            method: "PUT",
+            path: "/xxx/huge",
+            query: vec![],
+            headers,
+        },
+        "UNSIGNED-PAYLOAD",
+        super::common::SECRET_KEY,
+        0,
+    );
+    let head = sign::to_bytes("PUT", "/xxx/huge", &[], &signed.headers, b"");
+    let mut s = TcpStream::connect(t.addr()).await.unwrap();
+    s.write_all(&head).await.unwrap();
+    s.write_all(&[0u8; 1000]).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let r = parse_response(&buf[..n]);
+    assert_eq!(r.status, 400);
+    assert_eq!(r.code().as_deref(), Some("EntityTooLarge"));
+    assert!(t.keys("xxx").await.is_empty());
+}
+
+#[tokio::test]
+async fn writes_to_missing_buckets_create_nothing() {
+    let t = TestServer::start().await;
+    let r = raw(
+        t.addr(),
+        &signed_request(&t.host(), "PUT", "/ghost/k", &[], &[], &bytes(200_000, 1)),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.code().as_deref(), Some("NoSuchBucket"));
+    assert!(r.text().contains("<Resource>/ghost/k</Resource>"));
+    assert!(r.text().contains("<RequestId>"));
+    assert!(t
+        .client
+        .list_buckets()
+        .send()
+        .await
+        .unwrap()
+        .buckets()
+        .is_empty());
 }
