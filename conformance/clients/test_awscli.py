@@ -2,8 +2,9 @@
 
 Over http botocore signs the payload (hex SHA-256) and sends the CRC32 as a header; over https it
 streams object data (PutObject, UploadPart) as STREAMING-UNSIGNED-PAYLOAD-TRAILER (aws-chunked
-with a CRC32 trailer) and still signs the other requests' payloads. Each scheme runs the same checks; the payload mode is
-asserted from aws-cli's own debug log so the test knows which path it exercised.
+with a CRC32 trailer) and still signs the other requests' payloads. Each scheme runs the same
+checks; the payload mode is asserted from aws-cli's own debug log so the test knows which path
+it exercised.
 
 Owns: the aws-cli checks. Must never: use the machine's AWS configuration or CA bundle, or
 accept a transfer without comparing hashes.
