@@ -43,6 +43,15 @@ impl StoreConfig {
     }
 }
 
+/// Runs a mutating operation to completion in its own task: a caller that stops waiting
+/// (a client disconnect drops the request future) never leaves a commit half done or its
+/// undo not run.
+async fn detached<T: Send + 'static>(
+    fut: impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::spawn(fut).await.map_err(StoreError::internal)?
+}
+
 /// Shared state behind every `Store` clone.
 #[derive(Debug)]
 pub(crate) struct Inner {
@@ -185,6 +194,11 @@ impl Store {
 
     /// Creates a bucket on every drive. `BucketExists` if it is there already.
     pub async fn make_bucket(&self, b: &BucketName) -> Result<(), StoreError> {
+        let (this, b) = (self.clone(), b.clone());
+        detached(async move { this.make_bucket_now(&b).await }).await
+    }
+
+    async fn make_bucket_now(&self, b: &BucketName) -> Result<(), StoreError> {
         let _guard = self.inner.locks.lock(format!("bucket\0{b}")).await;
         match self.bucket_info(b).await {
             Ok(_) => return Err(StoreError::BucketExists),
@@ -244,6 +258,11 @@ impl Store {
 
     /// Removes an empty bucket (objects only count; pending uploads are aborted with it).
     pub async fn delete_bucket(&self, b: &BucketName) -> Result<(), StoreError> {
+        let (this, b) = (self.clone(), b.clone());
+        detached(async move { this.delete_bucket_now(&b).await }).await
+    }
+
+    async fn delete_bucket_now(&self, b: &BucketName) -> Result<(), StoreError> {
         let _guard = self.inner.locks.lock(format!("bucket\0{b}")).await;
         self.bucket_info(b).await?;
         let page = self
@@ -338,8 +357,12 @@ impl Store {
         body: impl ObjectBody + 'static,
         opts: PutOptions,
     ) -> Result<ObjectInfo, StoreError> {
-        self.require_bucket(b).await?;
-        crate::object::put::put_object(self, b, k, body, opts).await
+        let (this, b, k) = (self.clone(), b.clone(), k.clone());
+        detached(async move {
+            this.require_bucket(&b).await?;
+            crate::object::put::put_object(&this, &b, &k, body, opts).await
+        })
+        .await
     }
 
     /// The object's info; `NoSuchKey` when absent.
@@ -384,9 +407,13 @@ impl Store {
 
     /// Deletes an object; `Ok` when it is absent.
     pub async fn delete_object(&self, b: &BucketName, k: &ObjectKey) -> Result<(), StoreError> {
-        self.require_bucket(b).await?;
-        let set = self.set_for(b, k);
-        crate::object::delete::delete_object(&self.inner, set, b.as_str(), k.as_str()).await
+        let (this, b, k) = (self.clone(), b.clone(), k.clone());
+        detached(async move {
+            this.require_bucket(&b).await?;
+            let set = this.set_for(&b, &k);
+            crate::object::delete::delete_object(&this.inner, set, b.as_str(), k.as_str()).await
+        })
+        .await
     }
 
     /// Copies `src` to `dst` (streaming re-encode). Copying an object onto itself needs
@@ -397,7 +424,10 @@ impl Store {
         dst: (&BucketName, &ObjectKey),
         opts: CopyOptions,
     ) -> Result<ObjectInfo, StoreError> {
-        crate::copy::copy_object(self, src, dst, opts).await
+        let this = self.clone();
+        let (sb, sk, db, dk) = (src.0.clone(), src.1.clone(), dst.0.clone(), dst.1.clone());
+        detached(async move { crate::copy::copy_object(&this, (&sb, &sk), (&db, &dk), opts).await })
+            .await
     }
 
     /// One page of a listing, merged across drives and sets.
@@ -419,8 +449,12 @@ impl Store {
         meta: ObjectMeta,
         checksum_algorithm: Option<ChecksumAlgorithm>,
     ) -> Result<UploadId, StoreError> {
-        self.require_bucket(b).await?;
-        crate::multipart::create_multipart(self, b, k, meta, checksum_algorithm).await
+        let (this, b, k) = (self.clone(), b.clone(), k.clone());
+        detached(async move {
+            this.require_bucket(&b).await?;
+            crate::multipart::create_multipart(&this, &b, &k, meta, checksum_algorithm).await
+        })
+        .await
     }
 
     pub async fn upload_part(
@@ -432,7 +466,11 @@ impl Store {
         body: impl ObjectBody + 'static,
         opts: PartOptions,
     ) -> Result<PartInfo, StoreError> {
-        crate::multipart::upload_part(self, b, k, id, part_number, body, opts).await
+        let (this, b, k, id) = (self.clone(), b.clone(), k.clone(), id.clone());
+        detached(async move {
+            crate::multipart::upload_part(&this, &b, &k, &id, part_number, body, opts).await
+        })
+        .await
     }
 
     pub async fn list_parts(
@@ -457,7 +495,17 @@ impl Store {
         parts: &[CompletedPart],
         precondition: Option<WritePrecondition>,
     ) -> Result<ObjectInfo, StoreError> {
-        crate::multipart::complete_multipart(self, b, k, id, parts, precondition).await
+        let (this, b, k, id, parts) = (
+            self.clone(),
+            b.clone(),
+            k.clone(),
+            id.clone(),
+            parts.to_vec(),
+        );
+        detached(async move {
+            crate::multipart::complete_multipart(&this, &b, &k, &id, &parts, precondition).await
+        })
+        .await
     }
 
     pub async fn abort_multipart(
@@ -466,7 +514,8 @@ impl Store {
         k: &ObjectKey,
         id: &UploadId,
     ) -> Result<(), StoreError> {
-        crate::multipart::abort_multipart(self, b, k, id).await
+        let (this, b, k, id) = (self.clone(), b.clone(), k.clone(), id.clone());
+        detached(async move { crate::multipart::abort_multipart(&this, &b, &k, &id).await }).await
     }
 
     pub async fn list_uploads(
@@ -486,6 +535,7 @@ impl Store {
         b: &BucketName,
         k: &ObjectKey,
     ) -> Result<HealReport, StoreError> {
-        crate::heal::heal_object(self, b, k).await
+        let (this, b, k) = (self.clone(), b.clone(), k.clone());
+        detached(async move { crate::heal::heal_object(&this, &b, &k).await }).await
     }
 }

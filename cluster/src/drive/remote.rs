@@ -6,6 +6,7 @@
 //! back as the same `DriveError` variant the remote drive returned; an unreachable or silent
 //! node is `DriveError::Offline`. It must never retry a call that changes state.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -22,6 +23,9 @@ use crate::rpc::client::{RpcError, Target};
 use crate::rpc::wire::{self, Method};
 use crate::rpc::RpcClient;
 use crate::DriveError;
+
+/// Ranges sent in one `read_ranges` request (keeps the query string short).
+const RANGES_PER_REQUEST: usize = 256;
 
 /// See the module docs. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -243,6 +247,66 @@ impl ShardReader for RemoteShardReader {
             }
             r => Ok(r?),
         }
+    }
+
+    async fn read_ranges(&self, ranges: Vec<Range<u64>>) -> Result<Vec<Vec<u8>>, DriveError> {
+        if let Some(bad) = ranges.iter().find(|r| r.start > r.end) {
+            return Err(DriveError::Invalid(format!("bad byte range {bad:?}")));
+        }
+        let mut out = Vec::with_capacity(ranges.len());
+        for batch in ranges.chunks(RANGES_PER_REQUEST) {
+            let handle = self.handle.load(Ordering::Relaxed);
+            let got = match self.ranges_once(handle, batch).await {
+                Err(RpcError::StaleHandle) => {
+                    let h = self
+                        .drive
+                        .open_handle(&self.bucket, &self.data_id, &self.file)
+                        .await?;
+                    self.handle.store(h, Ordering::Relaxed);
+                    self.ranges_once(h, batch).await?
+                }
+                r => r?,
+            };
+            out.extend(got);
+        }
+        Ok(out)
+    }
+}
+
+impl RemoteShardReader {
+    /// One batch of ranges in one request; the answer is their bytes back to back.
+    async fn ranges_once(
+        &self,
+        handle: u64,
+        ranges: &[Range<u64>],
+    ) -> Result<Vec<Vec<u8>>, RpcError> {
+        let r = &self.drive.inner;
+        let total = ranges
+            .iter()
+            .map(|r| r.end.saturating_sub(r.start))
+            .sum::<u64>();
+        let total = usize::try_from(total)
+            .map_err(|_| DriveError::Invalid(format!("read of {total} bytes")))?;
+        let all = r
+            .client
+            .read(
+                &r.target,
+                Method::ReadRanges,
+                &[
+                    ("handle", handle.to_string()),
+                    ("ranges", wire::encode_ranges(ranges)),
+                ],
+                total,
+            )
+            .await?;
+        let mut out = Vec::with_capacity(ranges.len());
+        let mut at = 0usize;
+        for range in ranges {
+            let n = (range.end - range.start) as usize;
+            out.push(all[at..at + n].to_vec());
+            at += n;
+        }
+        Ok(out)
     }
 }
 

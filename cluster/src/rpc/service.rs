@@ -448,6 +448,26 @@ where
                 }),
             }
         }
+        Method::ReadRanges => {
+            let parsed = q.number::<u64>("handle").and_then(|h| {
+                let ranges = wire::decode_ranges(q.get("ranges")?)?;
+                let total: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+                if total > MAX_READ as u64 {
+                    return Err(DriveError::Invalid(format!("read of {total} bytes")));
+                }
+                Ok((h, ranges))
+            });
+            let (handle, ranges) = match parsed {
+                Ok(v) => v,
+                Err(e) => return error(&e),
+            };
+            match state.reader(segment, handle) {
+                None => error_response(StatusCode::GONE, &WireError::stale_handle(handle)),
+                Some(reader) => reply(reader.read_ranges(ranges).await, |parts| {
+                    ok_bytes(Bytes::from(parts.concat()))
+                }),
+            }
+        }
         Method::CloseShard => {
             let r = q
                 .number::<u64>("handle")

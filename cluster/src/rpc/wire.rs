@@ -8,7 +8,7 @@
 //! big-endian length then that many bytes (one `ShardWriter::write` each); a zero length is
 //! the end marker (`finish`). A body that ends without the marker is an aborted upload.
 
-use std::ops::Bound;
+use std::ops::{Bound, Range};
 use std::path::PathBuf;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -48,6 +48,7 @@ pub enum Method {
     ReadShard,
     OpenShard,
     ReadAt,
+    ReadRanges,
     CloseShard,
     WriteShardFile,
     DeleteData,
@@ -58,7 +59,7 @@ pub enum Method {
 }
 
 impl Method {
-    const ALL: [Method; 14] = [
+    const ALL: [Method; 15] = [
         Method::Info,
         Method::CreateStaged,
         Method::Commit,
@@ -66,6 +67,7 @@ impl Method {
         Method::ReadShard,
         Method::OpenShard,
         Method::ReadAt,
+        Method::ReadRanges,
         Method::CloseShard,
         Method::WriteShardFile,
         Method::DeleteData,
@@ -84,6 +86,7 @@ impl Method {
             Method::ReadShard => "read_shard",
             Method::OpenShard => "open_shard",
             Method::ReadAt => "read_at",
+            Method::ReadRanges => "read_ranges",
             Method::CloseShard => "close_shard",
             Method::WriteShardFile => "write_shard_file",
             Method::DeleteData => "delete_data",
@@ -101,7 +104,9 @@ impl Method {
     /// Sent as GET (no body) or POST.
     pub fn http_method(self) -> http::Method {
         match self {
-            Method::Info | Method::ReadShard | Method::ReadAt => http::Method::GET,
+            Method::Info | Method::ReadShard | Method::ReadAt | Method::ReadRanges => {
+                http::Method::GET
+            }
             _ => http::Method::POST,
         }
     }
@@ -163,6 +168,34 @@ pub fn decode_query(query: &str) -> Result<Vec<(String, String)>, DriveError> {
                 (Some(k), Some(v)) => Ok((k, v)),
                 _ => Err(DriveError::Invalid(format!("bad query component {p:?}"))),
             }
+        })
+        .collect()
+}
+
+/// Byte ranges as `a-b,c-d` (half-open), for `read_ranges`.
+pub fn encode_ranges(ranges: &[Range<u64>]) -> String {
+    let parts: Vec<String> = ranges
+        .iter()
+        .map(|r| format!("{}-{}", r.start, r.end))
+        .collect();
+    parts.join(",")
+}
+
+/// The ranges [`encode_ranges`] wrote; each must have `start <= end`.
+pub fn decode_ranges(s: &str) -> Result<Vec<Range<u64>>, DriveError> {
+    s.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let bad = || DriveError::Invalid(format!("bad byte range {p:?}"));
+            let (a, b) = p.split_once('-').ok_or_else(bad)?;
+            let (a, b) = (
+                a.parse::<u64>().map_err(|_| bad())?,
+                b.parse::<u64>().map_err(|_| bad())?,
+            );
+            if a > b {
+                return Err(bad());
+            }
+            Ok(a..b)
         })
         .collect()
 }
@@ -563,6 +596,15 @@ mod tests {
                 assert_eq!(source.kind(), std::io::ErrorKind::StorageFull);
             }
         }
+    }
+
+    #[test]
+    fn ranges_round_trip() {
+        let r = vec![0..10, 10..10, 5..1 << 40];
+        assert_eq!(decode_ranges(&encode_ranges(&r)).expect("decodes"), r);
+        assert!(decode_ranges("5-1").is_err());
+        assert!(decode_ranges("x-1").is_err());
+        assert_eq!(decode_ranges("").expect("empty"), Vec::<Range<u64>>::new());
     }
 
     #[test]
