@@ -269,3 +269,45 @@ async fn list_of_missing_bucket_and_bad_parameters() {
     assert_eq!(r.status, 200);
     assert!(r.text().contains("<KeyCount>0</KeyCount>"));
 }
+
+#[tokio::test]
+async fn paging_with_a_delimiter_returns_each_prefix_once() {
+    let t = TestServer::start().await;
+    fill(&t).await;
+    let mut token: Option<String> = None;
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let mut req = t.client.list_objects_v2().bucket("lst").delimiter("/").max_keys(1);
+        if let Some(tok) = &token {
+            req = req.continuation_token(tok);
+        }
+        let out = req.send().await.unwrap();
+        seen.extend(out.common_prefixes().iter().filter_map(|p| p.prefix()).map(str::to_string));
+        seen.extend(out.contents().iter().filter_map(|o| o.key()).map(str::to_string));
+        if out.is_truncated() != Some(true) {
+            token = None;
+            break;
+        }
+        token = out.next_continuation_token().map(str::to_string);
+    }
+    assert!(token.is_none(), "listing did not finish: {seen:?}");
+    assert_eq!(seen, ["a/", "b/", "c", "d e/"]);
+    let mut marker: Option<String> = None;
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let mut req = t.client.list_objects().bucket("lst").delimiter("/").max_keys(1);
+        if let Some(m) = &marker {
+            req = req.marker(m);
+        }
+        let out = req.send().await.unwrap();
+        seen.extend(out.common_prefixes().iter().filter_map(|p| p.prefix()).map(str::to_string));
+        seen.extend(out.contents().iter().filter_map(|o| o.key()).map(str::to_string));
+        if out.is_truncated() != Some(true) {
+            marker = None;
+            break;
+        }
+        marker = out.next_marker().map(str::to_string);
+    }
+    assert!(marker.is_none());
+    assert_eq!(seen, ["a/", "b/", "c", "d e/"]);
+}
