@@ -17,7 +17,17 @@
 //!   server knows it from `x-amz-trailer`); otherwise the put fails with `InvalidChecksum`.
 //! - `ListPage::next_start_after` is `Some` only when the page is truncated.
 //! - Extra helpers: `BytesBody` (in-memory `ObjectBody`), `body::collect`,
-//!   `Store::heal_queue()`, `StoreConfig::new(endpoints)`.
+//!   `Store::heal_queue()`, `Store::heal_queued()`, `Store::offline_drives()`,
+//!   `StoreConfig::new(endpoints)`, `ChecksumAlgorithm::{from_name, as_str, header_name}`,
+//!   `Checksum::digest()`.
+//! - Argument errors: a GET with both a range and a part number, a copy onto itself without
+//!   `replace_meta`, a part number outside 1..=10000 → `InvalidArgument`; a part number
+//!   beyond a multipart object's parts (or != 1 for a simple object) → `InvalidPartNumber`;
+//!   an empty part list on completion → `InvalidPart`. Completion accepts quoted or
+//!   unquoted ETags. A multipart object's checksum is the composite (checksum of the part
+//!   checksums) with a `-N` suffix, when the upload was created with an algorithm.
+//! - Mutating operations run to completion in their own task even if the caller's future
+//!   is dropped; a request body that errors (client gone) aborts the write cleanly.
 
 pub mod body;
 pub mod checksum;
