@@ -48,6 +48,7 @@ pub mod rpc;
 pub mod set;
 pub mod store;
 pub mod types;
+pub mod uploads;
 
 pub use body::{ByteStream, BytesBody, ObjectBody};
 pub use checksum::{Checksum, ChecksumAlgorithm};

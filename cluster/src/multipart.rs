@@ -11,15 +11,13 @@ use futures::future::join_all;
 use crate::body::ObjectBody;
 use crate::checksum::{composite_checksum, multipart_etag, ChecksumAlgorithm};
 use crate::drive::DataMove;
-use crate::list::common_prefix;
 use crate::metastore::{MetaOp, ScanRange, Table};
 use crate::names::{BucketName, DataId, ObjectKey, UploadId};
-use crate::object::put::{
-    commit_version_locked, discard_staged, new_erasure, stage_body, Claims, ExtraOps, NewData,
-};
+use crate::object::commit::{commit_version_locked, ExtraOps, NewData};
+use crate::object::put::{discard_staged, new_erasure, stage_body, Claims};
 use crate::record::{
-    decode, encode, now_ns, object_prefix, part_key, parts_prefix, to_system_time, upload_key,
-    DataLocation, PartRecord, PartRef, UploadRecord, VersionRecord,
+    decode, encode, now_ns, part_key, parts_prefix, to_system_time, upload_key, DataLocation,
+    PartRecord, PartRef, UploadRecord, VersionRecord,
 };
 use crate::set::ErasureSet;
 use crate::types::*;
@@ -482,122 +480,6 @@ pub(crate) async fn abort_multipart(
             ok: n,
             need: set.write_quorum(),
         });
-    }
-    Ok(())
-}
-
-/// Every upload of `bucket` under `prefix` that a read quorum of its set knows, sorted by
-/// key then upload id.
-async fn all_uploads(
-    store: &Store,
-    b: &BucketName,
-    prefix: &str,
-) -> Result<Vec<UploadRecord>, StoreError> {
-    let range = ScanRange::prefix(&object_prefix(b.as_str(), prefix), usize::MAX);
-    let mut out = Vec::new();
-    for set in &store.inner.sets {
-        let results = join_all(
-            set.drives
-                .iter()
-                .map(|d| d.meta_scan(Table::Uploads, range.clone())),
-        )
-        .await;
-        let answered = results.iter().filter(|r| r.is_ok()).count();
-        if answered < set.read_quorum() {
-            return Err(StoreError::ReadQuorum {
-                ok: answered,
-                need: set.read_quorum(),
-            });
-        }
-        let mut counts: BTreeMap<Vec<u8>, (usize, Vec<u8>)> = BTreeMap::new();
-        for (k, v) in results.into_iter().flatten().flatten() {
-            counts.entry(k).or_insert((0, v)).0 += 1;
-        }
-        for (_, (n, v)) in counts {
-            if n >= set.read_quorum() {
-                if let Ok(u) = decode::<UploadRecord>(&v) {
-                    out.push(u);
-                }
-            }
-        }
-    }
-    out.sort_by(|a, b| (&a.key, &a.upload_id).cmp(&(&b.key, &b.upload_id)));
-    Ok(out)
-}
-
-pub(crate) async fn list_uploads(
-    store: &Store,
-    b: &BucketName,
-    q: &UploadsQuery,
-) -> Result<UploadsPage, StoreError> {
-    let uploads = all_uploads(store, b, &q.prefix).await?;
-    let delimiter = q.delimiter.as_deref().filter(|d| !d.is_empty());
-    let mut page = UploadsPage::default();
-    let max = if q.max_uploads == 0 {
-        1000
-    } else {
-        q.max_uploads
-    };
-    let mut emitted = 0;
-    let mut last_cp: Option<String> = None;
-    for u in uploads {
-        if let Some(km) = &q.key_marker {
-            let after = match &q.upload_id_marker {
-                Some(im) => (&u.key, &u.upload_id) > (km, im),
-                None => u.key.as_str() > km.as_str(),
-            };
-            if !after {
-                continue;
-            }
-        }
-        let cp = common_prefix(&u.key, &q.prefix, delimiter).map(str::to_owned);
-        if let Some(cp) = &cp {
-            if last_cp.as_ref() == Some(cp) {
-                continue;
-            }
-            if q.key_marker
-                .as_ref()
-                .is_some_and(|km| km.starts_with(cp.as_str()))
-            {
-                continue;
-            }
-        }
-        if emitted == max {
-            page.is_truncated = true;
-            break;
-        }
-        emitted += 1;
-        match cp {
-            Some(cp) => {
-                page.next_key_marker = Some(cp.clone());
-                page.next_upload_id_marker = None;
-                last_cp = Some(cp.clone());
-                page.common_prefixes.push(cp);
-            }
-            None => {
-                page.next_key_marker = Some(u.key.clone());
-                page.next_upload_id_marker = Some(u.upload_id.clone());
-                page.uploads.push(UploadInfo {
-                    key: u.key,
-                    upload_id: u.upload_id,
-                    initiated: to_system_time(u.initiated_ns),
-                });
-            }
-        }
-    }
-    Ok(page)
-}
-
-/// Aborts every upload of a bucket (used when the bucket is deleted).
-pub(crate) async fn abort_all_uploads(store: &Store, b: &BucketName) -> Result<(), StoreError> {
-    for u in all_uploads(store, b, "").await? {
-        let (Ok(k), Ok(id)) = (ObjectKey::new(&u.key), UploadId::new(&u.upload_id)) else {
-            continue;
-        };
-        match abort_multipart(store, b, &k, &id).await {
-            Ok(()) | Err(StoreError::NoSuchUpload) => {}
-            Err(e) => return Err(e),
-        }
     }
     Ok(())
 }

@@ -277,7 +277,7 @@ impl Store {
         if !page.objects.is_empty() {
             return Err(StoreError::BucketNotEmpty);
         }
-        crate::multipart::abort_all_uploads(self, b).await?;
+        crate::uploads::abort_all_uploads(self, b).await?;
         self.apply_on_every_set(MetaOp::Delete {
             table: Table::Buckets,
             key: b.as_str().as_bytes().to_vec(),
@@ -524,7 +524,7 @@ impl Store {
         q: &UploadsQuery,
     ) -> Result<UploadsPage, StoreError> {
         self.require_bucket(b).await?;
-        crate::multipart::list_uploads(self, b, q).await
+        crate::uploads::list_uploads(self, b, q).await
     }
 
     // ---- healing -------------------------------------------------------------------

@@ -2,6 +2,7 @@
 //! (this file), writing (`put`), reading (`get`), deleting (`delete`). It talks to drives
 //! only through the `Drive` trait and never builds paths.
 
+pub mod commit;
 pub mod delete;
 pub mod get;
 pub mod put;
