@@ -277,13 +277,28 @@ async fn paging_with_a_delimiter_returns_each_prefix_once() {
     let mut token: Option<String> = None;
     let mut seen = Vec::new();
     for _ in 0..10 {
-        let mut req = t.client.list_objects_v2().bucket("lst").delimiter("/").max_keys(1);
+        let mut req = t
+            .client
+            .list_objects_v2()
+            .bucket("lst")
+            .delimiter("/")
+            .max_keys(1);
         if let Some(tok) = &token {
             req = req.continuation_token(tok);
         }
         let out = req.send().await.unwrap();
-        seen.extend(out.common_prefixes().iter().filter_map(|p| p.prefix()).map(str::to_string));
-        seen.extend(out.contents().iter().filter_map(|o| o.key()).map(str::to_string));
+        seen.extend(
+            out.common_prefixes()
+                .iter()
+                .filter_map(|p| p.prefix())
+                .map(str::to_string),
+        );
+        seen.extend(
+            out.contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .map(str::to_string),
+        );
         if out.is_truncated() != Some(true) {
             token = None;
             break;
@@ -295,13 +310,28 @@ async fn paging_with_a_delimiter_returns_each_prefix_once() {
     let mut marker: Option<String> = None;
     let mut seen = Vec::new();
     for _ in 0..10 {
-        let mut req = t.client.list_objects().bucket("lst").delimiter("/").max_keys(1);
+        let mut req = t
+            .client
+            .list_objects()
+            .bucket("lst")
+            .delimiter("/")
+            .max_keys(1);
         if let Some(m) = &marker {
             req = req.marker(m);
         }
         let out = req.send().await.unwrap();
-        seen.extend(out.common_prefixes().iter().filter_map(|p| p.prefix()).map(str::to_string));
-        seen.extend(out.contents().iter().filter_map(|o| o.key()).map(str::to_string));
+        seen.extend(
+            out.common_prefixes()
+                .iter()
+                .filter_map(|p| p.prefix())
+                .map(str::to_string),
+        );
+        seen.extend(
+            out.contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .map(str::to_string),
+        );
         if out.is_truncated() != Some(true) {
             marker = None;
             break;

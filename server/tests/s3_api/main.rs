@@ -9,6 +9,7 @@ mod sign;
 mod binary;
 mod buckets;
 mod copy;
+mod integrity;
 mod list;
 mod multipart;
 mod objects;
