@@ -92,6 +92,14 @@ impl Store {
         }))
         .await;
         let (deployment_id, decisions) = decide(&names, &probes, &layout)?;
+        // Drives formatted now while others already carried the deployment are replacements.
+        let joined_existing = decisions.iter().any(|d| matches!(d, Decision::Use(_)));
+        let replaced: Vec<usize> = decisions
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| joined_existing && matches!(d, Decision::Format(_)))
+            .map(|(i, _)| i)
+            .collect();
         let opened = join_all(decisions.into_iter().enumerate().map(|(i, d)| {
             let path = paths[i].clone();
             let name = names[i].clone();
@@ -133,7 +141,7 @@ impl Store {
                 })
             })
             .collect();
-        Ok(Store {
+        let store = Store {
             inner: Arc::new(Inner {
                 deployment_id,
                 layout,
@@ -142,7 +150,42 @@ impl Store {
                 locks: KeyLocks::new(),
                 heal_queue: HealQueue::default(),
             }),
-        })
+        };
+        if !replaced.is_empty() {
+            store.restore_buckets(&replaced).await;
+        }
+        Ok(store)
+    }
+
+    /// Gives replacement drives (by global index) the bucket records a quorum knows, so
+    /// empty buckets survive a drive swap; objects follow by healing.
+    async fn restore_buckets(&self, drives: &[usize]) {
+        let Ok(buckets) = self.list_buckets().await else {
+            return;
+        };
+        let per_set = self.inner.layout.drives_per_set;
+        for &i in drives {
+            let drive = &self.inner.sets[i / per_set].drives[i % per_set];
+            let ops: Vec<MetaOp> = buckets
+                .iter()
+                .map(|b| MetaOp::Put {
+                    table: Table::Buckets,
+                    key: b.name.as_bytes().to_vec(),
+                    value: encode(&BucketRecord {
+                        created_ns: b
+                            .created
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.as_nanos() as u64)
+                            .unwrap_or(0),
+                    }),
+                })
+                .collect();
+            if !ops.is_empty() {
+                if let Err(e) = drive.meta_apply(ops).await {
+                    tracing::warn!(drive = %drive.endpoint(), error = %e, "could not restore bucket records");
+                }
+            }
+        }
     }
 
     /// Sets, drives per set, K+M, for banners and the admin API.

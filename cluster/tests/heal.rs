@@ -118,13 +118,57 @@ async fn a_wiped_drive_is_formatted_fresh_and_healed() {
     let t = TestStore::new(4).await;
     let b = bucket("heal-wipe");
     t.store.make_bucket(&b).await.expect("bucket");
-    let objs = fill(&t.store, &b).await;
+    t.store
+        .make_bucket(&bucket("empty-one"))
+        .await
+        .expect("bucket");
+    let mut objs = fill(&t.store, &b).await;
+    // A multipart object too.
+    let k = key("multi");
+    let id = t
+        .store
+        .create_multipart(&b, &k, Default::default(), None)
+        .await
+        .expect("create");
+    let p1 = data(5 << 20, 77);
+    let p2 = data(70_000, 78);
+    let mut done = Vec::new();
+    for (n, p) in [(1u32, &p1), (2, &p2)] {
+        let info = t
+            .store
+            .upload_part(
+                &b,
+                &k,
+                &id,
+                n,
+                cluster::BytesBody::new(p.clone()),
+                Default::default(),
+            )
+            .await
+            .expect("part");
+        done.push(cluster::CompletedPart {
+            part_number: n,
+            etag: info.etag,
+        });
+    }
+    t.store
+        .complete_multipart(&b, &k, &id, &done, None)
+        .await
+        .expect("complete");
+    let mut whole = p1.clone();
+    whole.extend_from_slice(&p2);
+    objs.push(("multi".to_string(), whole));
     let deployment = t.store.layout().deployment_id;
     std::fs::remove_dir_all(&t.drives[2]).expect("wipe");
     // While open, the wiped drive counts as offline.
     check_all(&t.store, &b, &objs).await;
     let t = t.reopen().await;
     assert_eq!(t.store.layout().deployment_id, deployment);
+    // The fresh drive got the bucket records at once (empty buckets survive a swap).
+    let fresh = std::fs::read_dir(t.drives[2].join("data"))
+        .map(|r| r.count())
+        .unwrap_or(0);
+    assert_eq!(fresh, 0);
     check_all(&t.store, &b, &objs).await;
     let healed = heal_all_and_verify_clean(&t.store, &b, &objs).await;
     assert_eq!(healed, objs.len());
@@ -140,8 +184,26 @@ async fn a_wiped_drive_is_formatted_fresh_and_healed() {
         .await
         .expect("list");
     assert_eq!(listed.objects.len(), objs.len());
-    // The healed drive now carries real data: lose two others and read everything.
+    // The healed drive now carries real data and every bucket: lose two others and read.
+    let names: Vec<String> = t
+        .store
+        .list_buckets()
+        .await
+        .expect("buckets")
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    assert_eq!(names, ["empty-one", "heal-wipe"]);
     std::fs::remove_dir_all(&t.drives[0]).expect("wipe");
     std::fs::remove_dir_all(&t.drives[1]).expect("wipe");
     check_all(&t.store, &b, &objs).await;
+    let names: Vec<String> = t
+        .store
+        .list_buckets()
+        .await
+        .expect("buckets")
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    assert_eq!(names, ["empty-one", "heal-wipe"]);
 }
