@@ -171,3 +171,34 @@ fn stream_encoder_propagates_emit_errors_and_counts() {
     .unwrap();
     assert!(last.is_empty(), "the failed block was already emitted");
 }
+
+#[test]
+fn one_encoder_and_decoder_serve_several_threads() {
+    use std::sync::Arc;
+    let g = Geometry::new(4, 2, 4096).unwrap();
+    let encoder = Arc::new(Encoder::new(g));
+    let decoder = Arc::new(Decoder::new(g));
+    let workers: Vec<_> = (0..4u8)
+        .map(|t| {
+            let (encoder, decoder) = (Arc::clone(&encoder), Arc::clone(&decoder));
+            std::thread::spawn(move || {
+                for n in 0..50usize {
+                    let block: Vec<u8> = (0..4096 - n).map(|i| (i as u8) ^ t).collect();
+                    let mut shards = Vec::new();
+                    encoder.encode_block(&block, &mut shards).unwrap();
+                    let mut slots: Vec<Option<Vec<u8>>> = shards.into_iter().map(Some).collect();
+                    slots[n % 6] = None;
+                    slots[(n + 1) % 6] = None;
+                    let mut out = Vec::new();
+                    decoder
+                        .decode_block(&mut slots, block.len(), &mut out)
+                        .unwrap();
+                    assert_eq!(out, block);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("worker thread panicked");
+    }
+}
