@@ -93,6 +93,7 @@ pub async fn copy_object(
         None
     };
     let precondition = headers::write_precondition(h)?;
+    headers::refuse_unsupported_write_options(h)?;
     let src_info = svc.store.head_object(&src_bucket, &src_key).await?;
     check_copy_source(h, &src_info.etag, src_info.last_modified)?;
     if src_info.size > MAX_OBJECT_SIZE {

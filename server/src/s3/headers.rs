@@ -199,6 +199,33 @@ pub fn write_precondition(headers: &HeaderMap) -> Result<Option<WritePreconditio
     }
 }
 
+/// Refuses write options this server cannot honour rather than silently ignoring them:
+/// SSE-C, SSE-KMS and Object Lock headers (501). `x-amz-server-side-encryption: AES256` is
+/// accepted, as a no-op.
+pub fn refuse_unsupported_write_options(h: &HeaderMap) -> Result<(), S3Error> {
+    if h.keys().any(|n| {
+        n.as_str()
+            .starts_with("x-amz-server-side-encryption-customer-")
+    }) {
+        return Err(S3Error::not_implemented(
+            "Server-side encryption with customer keys (SSE-C)",
+        ));
+    }
+    if let Some(sse) = get(h, "x-amz-server-side-encryption") {
+        if !sse.eq_ignore_ascii_case("AES256") {
+            return Err(S3Error::not_implemented(&format!(
+                "Server-side encryption {sse:?}"
+            )));
+        }
+    }
+    if h.keys()
+        .any(|n| n.as_str().starts_with("x-amz-object-lock-"))
+    {
+        return Err(S3Error::not_implemented("Object Lock"));
+    }
+    Ok(())
+}
+
 /// Strips surrounding quotes and a weak prefix from an entity tag.
 pub fn unquote(etag: &str) -> &str {
     let e = etag.trim();
@@ -348,6 +375,23 @@ mod tests {
         assert_eq!(r.algorithm, Some(ChecksumAlgorithm::Crc64Nvme));
         assert!(checksum_request(&hm(&[("x-amz-checksum-crc32", "zz")])).is_err());
         assert!(checksum_request(&hm(&[("x-amz-sdk-checksum-algorithm", "MD4")])).is_err());
+    }
+
+    #[test]
+    fn unsupported_write_options_are_refused() {
+        assert!(refuse_unsupported_write_options(&hm(&[(
+            "x-amz-server-side-encryption",
+            "AES256"
+        )]))
+        .is_ok());
+        for (k, v) in [
+            ("x-amz-server-side-encryption", "aws:kms"),
+            ("x-amz-server-side-encryption-customer-algorithm", "AES256"),
+            ("x-amz-object-lock-mode", "GOVERNANCE"),
+        ] {
+            let e = refuse_unsupported_write_options(&hm(&[(k, v)])).unwrap_err();
+            assert_eq!(e.status, StatusCode::NOT_IMPLEMENTED, "{k}");
+        }
     }
 
     #[test]

@@ -25,6 +25,7 @@ fn upload_id(req: &S3Request) -> Result<UploadId, S3Error> {
 pub async fn create(svc: &S3Service, req: &mut S3Request) -> Result<Response<ResBody>, S3Error> {
     let bucket = req.bucket()?;
     let key = req.key()?;
+    headers::refuse_unsupported_write_options(req.headers())?;
     let meta = headers::object_meta(req.headers())?;
     let cs = headers::checksum_request(req.headers())?;
     let id = svc

@@ -32,6 +32,7 @@ pub async fn put_object(
     let key = req.key()?;
     let h = req.headers();
     check_declared_size(h, MAX_OBJECT_SIZE)?;
+    headers::refuse_unsupported_write_options(h)?;
     let meta = headers::object_meta(h)?;
     let precondition = headers::write_precondition(h)?;
     let content_md5 = headers::content_md5(h)?;
