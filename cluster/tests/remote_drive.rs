@@ -848,3 +848,31 @@ async fn throughput_local_vs_remote() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_the_drive_refuses_fails_with_the_drives_error() {
+    let p = pair().await;
+    // The served drive loses its format record (wiped or unmounted): it reports Offline.
+    std::fs::remove_file(p.served_root.join(".tessera.sys/format.json")).expect("remove");
+    let upload = async {
+        let mut w = p.remote.create_staged(&id(1), "part.1").await?;
+        for _ in 0..64 {
+            w.write(Bytes::from(vec![1u8; 256 * 1024])).await?;
+        }
+        w.finish().await
+    };
+    let e = tokio::time::timeout(Duration::from_secs(20), upload)
+        .await
+        .expect("bounded");
+    match e {
+        Err(DriveError::Offline(m)) => assert!(m.contains(&p.endpoint), "{m}"),
+        other => panic!("expected Offline, got {other:?}"),
+    }
+    let e = p.remote.meta_get(Table::Buckets, b"x".to_vec()).await;
+    assert!(matches!(e, Err(DriveError::Offline(_))), "{e:?}");
+    assert!(!p
+        .served_root
+        .join(".tessera.sys/tmp")
+        .join(id(1).as_str())
+        .exists());
+}

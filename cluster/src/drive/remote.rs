@@ -418,8 +418,7 @@ impl Drive for RemoteDrive {
         file: &str,
         bytes: Bytes,
     ) -> Result<(), DriveError> {
-        // The unary timeout covers the whole transfer; a shard file is at most a few blocks
-        // per MiB of object divided by K, so it stays well within it on a working link.
+        // One request: the timeout grows with the size (see `RpcClient::unary`).
         self.call(
             Method::WriteShardFile,
             &[

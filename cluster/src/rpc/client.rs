@@ -26,6 +26,10 @@ use super::auth::{now_secs, InternodeKey, AUTH_HEADER, DATE_HEADER};
 use super::wire::{self, ErrorKind, Method, WireError};
 use crate::DriveError;
 
+/// Bytes per second a working internode link sustains at the least; sizes the timeout of a
+/// call carrying a large body (a healed shard file).
+const SLOWEST_LINK: u64 = 4 << 20;
+
 /// Upload blocks (and their frame headers) queued ahead of the connection.
 const UPLOAD_QUEUE: usize = 8;
 
@@ -269,7 +273,8 @@ impl RpcClient {
         Err(Self::offline(t, format!("unexpected HTTP status {status}")))
     }
 
-    /// A non-streaming call under the unary timeout; returns the response body.
+    /// A non-streaming call under the unary timeout, stretched for a large body by the time
+    /// it takes at [`SLOWEST_LINK`]; returns the response body.
     pub(crate) async fn unary(
         &self,
         t: &Target,
@@ -277,13 +282,14 @@ impl RpcClient {
         params: &[(&str, String)],
         body: Option<Bytes>,
     ) -> Result<Vec<u8>, RpcError> {
+        let sent = body.as_ref().map_or(0, |b| b.len() as u64);
+        let limit = self.inner.timeouts.unary + Duration::from_secs(sent / SLOWEST_LINK);
         let req = self.request(
             t,
             method,
             params,
             RequestBody::Full(body.filter(|b| !b.is_empty())),
         )?;
-        let limit = self.inner.timeouts.unary;
         let call = async {
             let resp = self
                 .inner
