@@ -28,6 +28,53 @@ const INLINE_DECODE_MAX: usize = 64 << 10;
 type ShardBlocks = Vec<Option<Vec<Vec<u8>>>>;
 type Decoded = Result<(Vec<u8>, Vec<usize>), erasure::DecodeError>;
 
+/// [`decode_batch`] on the blocking pool, split in two halves that run in parallel.
+async fn decode_parallel(
+    decoder: Arc<erasure::Decoder>,
+    part_size: u64,
+    blocks: Range<u64>,
+    mut got: ShardBlocks,
+) -> Result<(ShardBlocks, Decoded), StoreError> {
+    let n = blocks.end - blocks.start;
+    if n < 2 {
+        return tokio::task::spawn_blocking(move || decode_batch(&decoder, part_size, blocks, got))
+            .await
+            .map_err(StoreError::internal);
+    }
+    let mid = blocks.start + n / 2;
+    let split = (n / 2) as usize;
+    let second: ShardBlocks = got
+        .iter_mut()
+        .map(|s| s.as_mut().map(|v| v.split_off(split)))
+        .collect();
+    let d2 = decoder.clone();
+    let (a, b) = tokio::join!(
+        tokio::task::spawn_blocking(move || decode_batch(
+            &decoder,
+            part_size,
+            blocks.start..mid,
+            got
+        )),
+        tokio::task::spawn_blocking(move || decode_batch(&d2, part_size, mid..blocks.end, second)),
+    );
+    let (mut got_a, res_a) = a.map_err(StoreError::internal)?;
+    let (got_b, res_b) = b.map_err(StoreError::internal)?;
+    for (x, y) in got_a.iter_mut().zip(got_b) {
+        if let (Some(x), Some(y)) = (x.as_mut(), y) {
+            x.extend(y);
+        }
+    }
+    let res = match (res_a, res_b) {
+        (Ok((mut out, mut corrupt)), Ok((out_b, corrupt_b))) => {
+            out.extend_from_slice(&out_b);
+            corrupt.extend(corrupt_b);
+            Ok((out, corrupt))
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    Ok((got_a, res))
+}
+
 /// Decodes every block of a batch; hands the shard buffers back (intact ones unchanged,
 /// damaged ones removed or rebuilt) so a retry with more shards can reuse them.
 fn decode_batch(
@@ -334,17 +381,13 @@ impl ObjectReader {
                 }
                 got[i] = r;
             }
-            let decoder = self.decoder.clone();
-            let blocks_c = blocks.clone();
-            let work = move || decode_batch(&decoder, part_size, blocks_c, got);
-            // Small batches decode in place; larger ones on the blocking pool.
+            // Small batches decode in place; larger ones on the blocking pool, two halves
+            // in parallel (hash verification is the cost of a healthy read).
             let batch_bytes = (blocks.end - blocks.start) as usize * g.block_size();
             let (back, res) = if batch_bytes <= INLINE_DECODE_MAX {
-                work()
+                decode_batch(&self.decoder, part_size, blocks.clone(), got)
             } else {
-                tokio::task::spawn_blocking(work)
-                    .await
-                    .map_err(StoreError::internal)?
+                decode_parallel(self.decoder.clone(), part_size, blocks.clone(), got).await?
             };
             got = back;
             match res {

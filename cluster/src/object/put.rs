@@ -51,21 +51,32 @@ impl Staged {
     }
 }
 
+/// Hashes (MD5 + checksums) and erasure-codes one block, in parallel on the blocking pool.
+/// Returns the hash state, the block buffer (for reuse) and the framed shards.
 async fn encode_block(
     encoder: Arc<erasure::Encoder>,
     mut hashes: BodyHashes,
     block: Vec<u8>,
 ) -> Result<(BodyHashes, Vec<u8>, Vec<Vec<u8>>), StoreError> {
-    tokio::task::spawn_blocking(move || {
-        hashes.update(&block);
-        let mut out = Vec::new();
-        encoder
-            .encode_block(&block, &mut out)
-            .map_err(StoreError::internal)?;
-        Ok((hashes, block, out))
-    })
-    .await
-    .map_err(StoreError::internal)?
+    let block = Arc::new(block);
+    let (for_hash, for_code) = (block.clone(), block.clone());
+    let (hashed, coded) = tokio::join!(
+        tokio::task::spawn_blocking(move || {
+            hashes.update(&for_hash);
+            hashes
+        }),
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            encoder.encode_block(&for_code, &mut out).map(|()| out)
+        }),
+    );
+    let hashes = hashed.map_err(StoreError::internal)?;
+    let shards = coded
+        .map_err(StoreError::internal)?
+        .map_err(StoreError::internal)?;
+    // Both tasks have finished and dropped their handles.
+    let block = Arc::try_unwrap(block).unwrap_or_else(|shared| (*shared).clone());
+    Ok((hashes, block, shards))
 }
 
 /// Removes a staging directory from every drive (best effort).
