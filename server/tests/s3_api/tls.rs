@@ -71,6 +71,7 @@ async fn https_with_the_sdk_and_http2_over_alpn() {
     .with_root_certificates(roots)
     .with_no_client_auth();
     cfg.alpn_protocols = vec![b"h2".to_vec()];
+    let tls_config = Arc::new(cfg.clone());
     let tcp = TcpStream::connect(t.addr()).await.unwrap();
     let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
         .connect(
@@ -95,6 +96,55 @@ async fn https_with_the_sdk_and_http2_over_alpn() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.version(), http::Version::HTTP_2);
     let _ = resp.into_body().collect().await.unwrap();
+
+    // A signed PUT and GET over HTTP/2: the host comes from :authority, not a Host header.
+    let authority = format!("localhost:{}", t.addr().port());
+    let body = vec![42u8; 70_000];
+    let signed_req = |method: &'static str, payload: &[u8]| {
+        let headers = vec![("host".to_string(), authority.clone())];
+        let s = super::sign::sign_headers(
+            &super::sign::Req {
+                method,
+                path: "/tls/h2key",
+                query: vec![],
+                headers,
+            },
+            &super::sign::sha256_hex(payload),
+            super::common::SECRET_KEY,
+            0,
+        );
+        let mut b = http::Request::builder()
+            .method(method)
+            .uri(format!("https://{authority}/tls/h2key"));
+        for (k, v) in s.headers.iter().filter(|(k, _)| k != "host") {
+            b = b.header(k.as_str(), v.as_str());
+        }
+        b.body(http_body_util::Full::new(bytes::Bytes::from(
+            payload.to_vec(),
+        )))
+        .unwrap()
+    };
+    let tcp = TcpStream::connect(t.addr()).await.unwrap();
+    let mut cfg2 = (*tls_config).clone();
+    cfg2.alpn_protocols = vec![b"h2".to_vec()];
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg2))
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let resp = send.send_request(signed_req("PUT", &body)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = send.send_request(signed_req("GET", b"")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let got = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(got.as_ref(), &body[..]);
 }
 
 use rustls::pki_types::pem::PemObject as _;
