@@ -34,7 +34,11 @@ fn builder() -> auto::Builder<TokioExecutor> {
     b
 }
 
-/// Accepts connections until `shutdown` turns true.
+/// How long in-flight requests may run after shutdown was requested.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// Accepts connections until `shutdown` turns true, then lets open connections finish their
+/// in-flight requests (at most [`DRAIN_TIMEOUT`]).
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
@@ -42,6 +46,7 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let builder = builder();
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let accepted = tokio::select! {
             _ = shutdown.changed() => break,
@@ -62,19 +67,28 @@ pub async fn serve(
         let builder = builder.clone();
         let tls = tls.clone();
         let service = service.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
                 let service = service.clone();
                 async move { Ok::<_, std::convert::Infallible>(service.handle(req).await) }
             });
             let result = match tls {
-                None => builder.serve_connection(TokioIo::new(stream), svc).await,
+                None => {
+                    let conn = builder
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .into_owned();
+                    watcher.watch(conn).await
+                }
                 Some(acceptor) => {
                     let handshake =
                         tokio::time::timeout(Duration::from_secs(30), acceptor.accept(stream))
                             .await;
                     match handshake {
-                        Ok(Ok(s)) => builder.serve_connection(TokioIo::new(s), svc).await,
+                        Ok(Ok(s)) => {
+                            let conn = builder.serve_connection(TokioIo::new(s), svc).into_owned();
+                            watcher.watch(conn).await
+                        }
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "TLS handshake failed");
                             return;
@@ -90,5 +104,12 @@ pub async fn serve(
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still busy after the drain timeout; closing them");
     }
 }

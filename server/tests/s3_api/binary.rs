@@ -101,3 +101,27 @@ async fn losing_write_quorum_answers_slow_down() {
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.code().as_deref(), Some("SlowDown"));
 }
+
+#[tokio::test]
+async fn shutdown_stops_accepting_and_closes_idle_keep_alive_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let TestServer { server, dir, .. } = TestServer::start().await;
+    let addr = server.local_addr;
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /health/live HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    tokio::time::timeout(Duration::from_secs(10), server.shutdown())
+        .await
+        .expect("shutdown with an idle keep-alive connection finishes promptly");
+    let n = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0, "idle connection closed");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    drop(dir);
+}
