@@ -207,3 +207,75 @@ async fn a_wiped_drive_is_formatted_fresh_and_healed() {
         .collect();
     assert_eq!(names, ["empty-one", "heal-wipe"]);
 }
+
+/// Takes a drive offline (its format record vanishes) and back, without restarting.
+fn set_offline(drive: &std::path::Path, offline: bool) {
+    let (fmt, hidden) = (
+        drive.join(".tessera.sys/format.json"),
+        drive.join(".tessera.sys/format.json.away"),
+    );
+    if offline {
+        std::fs::rename(fmt, hidden).expect("hide format");
+    } else {
+        std::fs::rename(hidden, fmt).expect("restore format");
+    }
+}
+
+#[tokio::test]
+async fn a_drive_that_missed_writes_and_deletes_is_brought_up_to_date() {
+    let t = TestStore::new(4).await;
+    let b = bucket("heal-missed");
+    t.store.make_bucket(&b).await.expect("bucket");
+    let v1 = data(300_000, 1);
+    let v2 = data(250_000, 2);
+    put(&t.store, &b, "over", &v1).await;
+    put(&t.store, &b, "gone", &v1).await;
+    set_offline(&t.drives[3], true);
+    put(&t.store, &b, "over", &v2).await;
+    t.store
+        .delete_object(&b, &key("gone"))
+        .await
+        .expect("delete with 3 of 4 drives");
+    assert!(t.store.heal_queue().contains("heal-missed", "over"));
+    assert!(t.store.heal_queue().contains("heal-missed", "gone"));
+    set_offline(&t.drives[3], false);
+    // The stale drive is outvoted.
+    assert_eq!(get(&t.store, &b, "over").await.expect("get"), v2);
+    assert!(matches!(
+        t.store.head_object(&b, &key("gone")).await,
+        Err(cluster::StoreError::NoSuchKey)
+    ));
+    let listed = t
+        .store
+        .list_objects(
+            &b,
+            &cluster::ListQuery {
+                max_keys: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(
+        listed
+            .objects
+            .iter()
+            .map(|o| o.key.as_str())
+            .collect::<Vec<_>>(),
+        ["over"]
+    );
+    assert_eq!(t.store.heal_queued().await, 2);
+    assert_eq!(
+        shard_files(&t.drives[3]).len(),
+        1,
+        "stale data removed, new data written"
+    );
+    // Drive 3 now holds v2: read it with two other drives gone.
+    set_offline(&t.drives[0], true);
+    set_offline(&t.drives[1], true);
+    assert_eq!(get(&t.store, &b, "over").await.expect("get"), v2);
+    assert!(matches!(
+        t.store.head_object(&b, &key("gone")).await,
+        Err(cluster::StoreError::NoSuchKey)
+    ));
+}
