@@ -384,3 +384,65 @@ async fn malformed_complete_xml_is_refused() {
     }
     assert!(t.keys("mpu").await.is_empty());
 }
+
+#[tokio::test]
+async fn list_multipart_uploads_pages_and_groups_by_delimiter() {
+    let t = TestServer::start().await;
+    t.create_bucket("mpu").await;
+    let mut ids = Vec::new();
+    for key in ["a/1", "a/2", "b", "c"] {
+        let id = t
+            .client
+            .create_multipart_upload()
+            .bucket("mpu")
+            .key(key)
+            .send()
+            .await
+            .unwrap()
+            .upload_id()
+            .unwrap()
+            .to_string();
+        ids.push(id);
+    }
+    let out = t
+        .client
+        .list_multipart_uploads()
+        .bucket("mpu")
+        .max_uploads(2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.uploads().len(), 2);
+    assert_eq!(out.is_truncated(), Some(true));
+    let next = t
+        .client
+        .list_multipart_uploads()
+        .bucket("mpu")
+        .key_marker(out.next_key_marker().unwrap())
+        .upload_id_marker(out.next_upload_id_marker().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = next.uploads().iter().filter_map(|u| u.key()).collect();
+    assert_eq!(keys, ["b", "c"]);
+    let grouped = t
+        .client
+        .list_multipart_uploads()
+        .bucket("mpu")
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(grouped.common_prefixes()[0].prefix(), Some("a/"));
+    assert_eq!(grouped.uploads().len(), 2);
+    let prefixed = t
+        .client
+        .list_multipart_uploads()
+        .bucket("mpu")
+        .prefix("a/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(prefixed.uploads().len(), 2);
+    assert!(prefixed.uploads()[0].initiated().is_some());
+}
