@@ -336,3 +336,72 @@ async fn odd_keys_are_stored_safely_and_never_become_paths() {
     assert!(cluster::ObjectKey::new(&"k".repeat(1025)).is_err());
     assert!(cluster::BucketName::new("../etc").is_err());
 }
+
+#[tokio::test]
+async fn random_ranges_match_the_bytes_for_simple_and_multipart_objects() {
+    let t = TestStore::new(3).await; // 2+1
+    let b = bucket("rand-ranges");
+    t.store.make_bucket(&b).await.expect("bucket");
+    let simple = data(5 * t.block_size + 321, 11);
+    put(&t.store, &b, "simple", &simple).await;
+    let k = key("multi");
+    let id = t
+        .store
+        .create_multipart(&b, &k, Default::default(), None)
+        .await
+        .expect("create");
+    let p1 = data(5 << 20, 12);
+    let p2 = data(3 * t.block_size + 5, 13);
+    let mut parts = Vec::new();
+    for (n, p) in [(1u32, &p1), (2, &p2)] {
+        let info = t
+            .store
+            .upload_part(
+                &b,
+                &k,
+                &id,
+                n,
+                BytesBody::new(p.clone()),
+                Default::default(),
+            )
+            .await
+            .expect("part");
+        parts.push(cluster::CompletedPart {
+            part_number: n,
+            etag: info.etag,
+        });
+    }
+    t.store
+        .complete_multipart(&b, &k, &id, &parts, None)
+        .await
+        .expect("complete");
+    let mut multi = p1.clone();
+    multi.extend_from_slice(&p2);
+
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    for (name, bytes) in [("simple", &simple), ("multi", &multi)] {
+        let n = bytes.len() as u64;
+        for _ in 0..40 {
+            let a = next(n);
+            let len = match next(3) {
+                0 => next(10) + 1,
+                1 => next(t.block_size as u64 * 2) + 1,
+                _ => next(n - a) + 1,
+            };
+            let e = (a + len - 1).min(n - 1);
+            let g = t
+                .store
+                .get_object(&b, &key(name), Some(ByteRange::FromTo(a, e)), None)
+                .await
+                .expect("range get");
+            let got = collect(g.body).await.expect("body");
+            assert_eq!(got, bytes[a as usize..=e as usize], "{name} {a}-{e}");
+        }
+    }
+}
