@@ -17,7 +17,7 @@ use cluster::drive::{DataMove, Drive, LocalDrive, RemoteDrive};
 use cluster::format::{FormatRecord, FORMAT_VERSION};
 use cluster::metastore::{MetaOp, ScanRange, Table};
 use cluster::names::DataId;
-use cluster::rpc::{self, wire, InternodeKey, RpcClient, RpcService, RpcTimeouts};
+use cluster::rpc::{self, wire, InternodeKey, RpcClient, RpcService, RpcTimeouts, Transport};
 use cluster::DriveError;
 use http_body_util::{BodyExt as _, Full};
 use hyper::service::service_fn;
@@ -75,9 +75,10 @@ async fn start_server(service: RpcService) -> TestServer {
                     let state = s.lock().expect("slot lock").clone();
                     async move { Ok::<_, Infallible>(rpc::serve(&state, req).await) }
                 });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
+                // Configured like the S3 server's listener (adaptive HTTP/2 windows).
+                let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                b.http2().adaptive_window(true);
+                let _ = b.serve_connection(TokioIo::new(stream), svc).await;
             });
         }
     });
@@ -96,7 +97,7 @@ struct Pair {
     endpoint: String,
 }
 
-async fn pair_with(client_key: InternodeKey, timeouts: RpcTimeouts) -> Pair {
+async fn pair_with(transport: Transport) -> Pair {
     let dir = tempfile::tempdir().expect("temp dir");
     let local_root = dir.path().join("local");
     let served_root = dir.path().join("served");
@@ -109,8 +110,8 @@ async fn pair_with(client_key: InternodeKey, timeouts: RpcTimeouts) -> Pair {
         vec![(endpoint.clone(), served.clone() as Arc<dyn Drive>)],
         key(),
     ));
-    let remote = RemoteDrive::new(&endpoint, RpcClient::with_timeouts(client_key, timeouts))
-        .expect("remote drive");
+    let client = RpcClient::with_transport(key(), RpcTimeouts::default(), transport);
+    let remote = RemoteDrive::new(&endpoint, client).expect("remote drive");
     Pair {
         _dir: dir,
         local_root,
@@ -124,7 +125,7 @@ async fn pair_with(client_key: InternodeKey, timeouts: RpcTimeouts) -> Pair {
 }
 
 async fn pair() -> Pair {
-    pair_with(key(), RpcTimeouts::default()).await
+    pair_with(Transport::Http1).await
 }
 
 fn id(n: u8) -> DataId {
@@ -457,7 +458,15 @@ fn tree(root: &Path) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_drive_behaves_like_local_drive() {
-    let p = pair().await;
+    same_as_local(pair().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_drive_over_http2_behaves_like_local_drive() {
+    same_as_local(pair_with(Transport::Http2).await).await;
+}
+
+async fn same_as_local(p: Pair) {
     let roots = [p.local_root.as_path(), p.served_root.as_path()];
     let local = tokio::time::timeout(Duration::from_secs(60), script(&p.local, &roots))
         .await
@@ -792,12 +801,18 @@ async fn an_unknown_drive_on_a_live_node_is_offline() {
 #[ignore]
 async fn throughput_local_vs_remote() {
     let p = pair().await;
+    let h2 = RemoteDrive::new(
+        &p.endpoint,
+        RpcClient::with_transport(key(), RpcTimeouts::default(), Transport::Http2),
+    )
+    .expect("remote drive");
     let block = Bytes::from(pattern(256 * 1024 + 32, 3));
     let blocks = 256; // 64 MiB per file
     let size = block.len() * blocks;
     for (name, d) in [
         ("local", &p.local as &dyn Drive),
-        ("remote", &p.remote as &dyn Drive),
+        ("remote http/1.1", &p.remote as &dyn Drive),
+        ("remote http/2", &h2 as &dyn Drive),
     ] {
         let files = 4;
         let started = Instant::now();
@@ -837,7 +852,42 @@ async fn throughput_local_vs_remote() {
             }
         }
         let r = started.elapsed();
+        let started = Instant::now();
+        let reads = 4 * blocks;
+        let mut tasks = tokio::task::JoinSet::new();
+        for t in 0..8u64 {
+            let r: Arc<dyn cluster::drive::ShardReader> = Arc::from(
+                d.open_shard("bkt", &id(40 + (t % 4) as u8), "part.1")
+                    .await
+                    .expect("open"),
+            );
+            let len = block.len();
+            tasks.spawn(async move {
+                for b in 0..reads / 8 {
+                    let at = ((b * 8 + t as usize) % blocks * len) as u64;
+                    assert_eq!(r.read_at(at, len).await.expect("read").len(), len);
+                }
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.expect("reader task");
+        }
+        let par = started.elapsed();
+        let started = Instant::now();
+        let gets = 2000;
+        for i in 0..gets {
+            d.meta_get(Table::Objects, format!("k{i}").into_bytes())
+                .await
+                .expect("get");
+        }
+        let get = started.elapsed();
         let mb = (size * usize::from(files)) as f64 / 1e6;
+        println!(
+            "{name}: 8 concurrent readers {:.0} MB/s; meta_get {:.0} ops/s ({:.0} us each)",
+            mb / par.as_secs_f64(),
+            f64::from(gets) / get.as_secs_f64(),
+            get.as_secs_f64() * 1e6 / f64::from(gets)
+        );
         println!(
             "{name}: write {:.0} MB/s, read {:.0} MB/s ({} files of {} MiB, {} KiB blocks)",
             mb / w.as_secs_f64(),

@@ -58,6 +58,17 @@ impl Default for RpcTimeouts {
     }
 }
 
+/// How requests reach the other nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// HTTP/1.1 with a pool of keep-alive connections (one per call in flight).
+    #[default]
+    Http1,
+    /// HTTP/2 with prior knowledge: calls multiplexed over one connection per node (the
+    /// node's listener must accept h2c, as hyper's auto builder does).
+    Http2,
+}
+
 /// An RPC failure: a drive error, or (only for open shard readers) a handle the service
 /// no longer knows.
 #[derive(Debug)]
@@ -153,18 +164,32 @@ impl RpcClient {
     }
 
     pub fn with_timeouts(key: InternodeKey, timeouts: RpcTimeouts) -> Self {
+        Self::with_transport(key, timeouts, Transport::Http1)
+    }
+
+    pub fn with_transport(key: InternodeKey, timeouts: RpcTimeouts, transport: Transport) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeouts.connect));
         connector.set_keepalive(Some(Duration::from_secs(30)));
-        let http = Client::builder(TokioExecutor::new())
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(64)
-            .build(connector);
+            .pool_max_idle_per_host(64);
+        if transport == Transport::Http2 {
+            builder
+                .http2_only(true)
+                .http2_initial_stream_window_size(4 << 20)
+                .http2_initial_connection_window_size(16 << 20)
+                .http2_max_frame_size(1 << 20)
+                .timer(TokioTimer::new())
+                .http2_keep_alive_interval(Some(Duration::from_secs(10)))
+                .http2_keep_alive_timeout(timeouts.unary);
+        }
         RpcClient {
             inner: Arc::new(ClientInner {
-                http,
+                http: builder.build(connector),
                 key,
                 timeouts,
             }),

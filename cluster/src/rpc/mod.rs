@@ -19,5 +19,5 @@ pub mod service;
 pub mod wire;
 
 pub use auth::InternodeKey;
-pub use client::{RpcClient, RpcTimeouts};
+pub use client::{RpcClient, RpcTimeouts, Transport};
 pub use service::{is_rpc_path, serve, RpcResponseBody, RpcService};
