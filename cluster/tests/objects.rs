@@ -405,3 +405,29 @@ async fn random_ranges_match_the_bytes_for_simple_and_multipart_objects() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_single_drive_deployment_works_without_parity() {
+    let t = TestStore::new(1).await;
+    let l = t.store.layout();
+    assert_eq!(
+        (l.sets, l.drives_per_set, l.data_shards, l.parity_shards),
+        (1, 1, 1, 0)
+    );
+    let b = bucket("single");
+    t.store.make_bucket(&b).await.expect("bucket");
+    for (i, n) in [0usize, 10, 200_000].into_iter().enumerate() {
+        let v = data(n, i as u64);
+        put(&t.store, &b, &format!("k{i}"), &v).await;
+        assert_eq!(get(&t.store, &b, &format!("k{i}")).await.expect("get"), v);
+    }
+    let r = t.store.heal_object(&b, &key("k2")).await.expect("heal");
+    assert!(r.was_clean());
+    // With no parity, rot cannot be repaired, but it is detected, never served.
+    for f in shard_files(&t.drives[0]) {
+        let mut bytes = std::fs::read(&f).expect("read");
+        bytes[100] ^= 1;
+        std::fs::write(&f, bytes).expect("write");
+    }
+    assert!(get(&t.store, &b, "k2").await.is_err());
+}
