@@ -25,6 +25,9 @@ pub fn main() -> std::process::ExitCode {
     };
     let result = match cli.command {
         Command::Server(args) => runtime.block_on(async move {
+            if args.console_address.is_some() {
+                tracing::warn!("--console-address is accepted for MinIO compatibility and ignored");
+            }
             let config = Config::from_args(&args, |k| std::env::var(k).ok())?;
             serve(config).await
         }),

@@ -55,6 +55,9 @@ pub struct ServerArgs {
     /// Parity shards per erasure set (default: chosen from the set size as MinIO does).
     #[arg(long, env = "TESSERA_PARITY")]
     pub parity: Option<usize>,
+    /// Accepted for MinIO command-line compatibility and ignored (there is no console).
+    #[arg(long, hide = true)]
+    pub console_address: Option<String>,
     /// Drives, e.g. `./data{1...4}` or `http://node{1...4}:9000/data{1...2}`.
     pub endpoints: Vec<String>,
 }
@@ -369,6 +372,42 @@ mod tests {
             ("TESSERA_ROOT_PASSWORD", "short")
         ]))
         .is_err());
+    }
+
+    #[test]
+    fn command_line_parses_minio_style_invocations() {
+        let cli = Cli::try_parse_from([
+            "tessera",
+            "server",
+            "--console-address",
+            ":9001",
+            "--address",
+            "127.0.0.1:0",
+            "--domain",
+            "S3.Example.Test,other.test",
+            "./data{1...4}",
+        ])
+        .unwrap();
+        let Command::Server(args) = cli.command;
+        let cfg = Config::from_args(&args, |_| None).unwrap();
+        assert_eq!(cfg.endpoints, vec!["./data{1...4}".to_string()]);
+        assert_eq!(
+            cfg.domains,
+            vec!["s3.example.test".to_string(), "other.test".to_string()]
+        );
+        assert_eq!(cfg.region, "us-east-1");
+        let cli = Cli::try_parse_from(["tessera", "server"]).unwrap();
+        let Command::Server(args) = cli.command;
+        let cfg = Config::from_args(&args, |_| None).unwrap();
+        assert_eq!(cfg.endpoints, vec![DEFAULT_ENDPOINTS.to_string()]);
+        assert_eq!(cfg.address.port(), 9000);
+        let cli = Cli::try_parse_from(["tessera", "server", "--certs-dir", "/nonexistent-certs"])
+            .unwrap();
+        let Command::Server(args) = cli.command;
+        assert!(matches!(
+            Config::from_args(&args, |_| None),
+            Err(ConfigError::CertsMissing(_))
+        ));
     }
 
     #[test]
