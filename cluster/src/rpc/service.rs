@@ -31,6 +31,8 @@ const READER_IDLE: Duration = Duration::from_secs(120);
 /// Most shard readers held open at once; beyond it the least recently used is dropped
 /// (its client transparently reopens).
 const MAX_READERS: usize = 4096;
+/// Upload frames received ahead of the drive's writer.
+const UPLOAD_AHEAD: usize = 2;
 /// Largest single read a request may ask for.
 const MAX_READ: usize = 1 << 30;
 
@@ -294,7 +296,8 @@ where
 }
 
 /// Receives one staged shard file: frames into the drive's writer, `finish` on the end
-/// marker. A body that ends or fails before the marker leaves only tmp/ garbage.
+/// marker. A body that ends or fails before the marker leaves only tmp/ garbage. The writer
+/// runs in its own task, a couple of frames behind the network, so disk and socket overlap.
 async fn receive_upload<B>(drive: &dyn Drive, q: &Query, body: B) -> Result<(), DriveError>
 where
     B: Body<Data = Bytes>,
@@ -303,38 +306,82 @@ where
     let mut writer = drive
         .create_staged(&q.data_id("tmp")?, q.get("file")?)
         .await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(UPLOAD_AHEAD);
+    let mut sink = tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            writer.write(frame).await?;
+        }
+        Ok::<_, DriveError>(writer)
+    });
+    let received = receive_frames(body, &tx).await;
+    drop(tx);
+    let outcome = match received {
+        // Every frame arrived: wait for the writer, then make the file durable.
+        Ok(()) => match (&mut sink).await {
+            Ok(Ok(writer)) => writer.finish().await,
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(DriveError::Offline(format!("upload writer failed: {e}"))),
+        },
+        // The writer stopped taking frames: its error is the answer.
+        Err(None) => match (&mut sink).await {
+            Ok(Err(e)) => Err(e),
+            _ => Err(DriveError::Offline("upload writer stopped".into())),
+        },
+        Err(Some(e)) => Err(e),
+    };
+    // Unfinished: the writer is dropped without `finish`.
+    sink.abort();
+    outcome
+}
+
+/// Parses upload frames off `body` into `frames` until the end marker. `Err(None)`: the
+/// receiving writer has gone (it failed).
+async fn receive_frames<B>(
+    body: B,
+    frames: &tokio::sync::mpsc::Sender<Bytes>,
+) -> Result<(), Option<DriveError>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
     let mut body = std::pin::pin!(body);
     let mut buf = BytesMut::new();
     loop {
-        // Hand every complete frame to the writer.
+        // Hand every complete frame on.
         while buf.len() >= 4 {
             let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
             if len == 0 {
                 buf.advance(4);
-                if !buf.is_empty() {
-                    return Err(DriveError::Invalid("bytes after the end marker".into()));
+                let trailing =
+                    !buf.is_empty() || next_chunk(&mut body).await?.is_some_and(|c| !c.is_empty());
+                if trailing {
+                    return Err(Some(DriveError::Invalid(
+                        "bytes after the end marker".into(),
+                    )));
                 }
-                if next_chunk(&mut body).await?.is_some_and(|c| !c.is_empty()) {
-                    return Err(DriveError::Invalid("bytes after the end marker".into()));
-                }
-                return writer.finish().await;
+                return Ok(());
             }
             if len > wire::MAX_FRAME {
-                return Err(DriveError::Invalid(format!("upload frame of {len} bytes")));
+                return Err(Some(DriveError::Invalid(format!(
+                    "upload frame of {len} bytes"
+                ))));
             }
             if buf.len() < 4 + len {
                 buf.reserve(4 + len - buf.len());
                 break;
             }
             buf.advance(4);
-            writer.write(buf.split_to(len).freeze()).await?;
+            frames
+                .send(buf.split_to(len).freeze())
+                .await
+                .map_err(|_| None)?;
         }
         match next_chunk(&mut body).await? {
             Some(chunk) => buf.extend_from_slice(&chunk),
             None => {
-                return Err(DriveError::Invalid(
+                return Err(Some(DriveError::Invalid(
                     "upload ended before its end marker".into(),
-                ))
+                )))
             }
         }
     }
