@@ -10,6 +10,11 @@
 //! - `service`: the receiving side, calling the local `Drive`.
 //! - `client`: the calling side, with pooling, timeouts, and offline mapping.
 //!
+//! Mounting (in the S3 server's service function, before S3 routing and S3 auth):
+//! `if rpc::is_rpc_path(req.uri().path()) { return rpc::serve(&rpc_service, req).await }`
+//! (map the `Full<Bytes>` body into the server's body type). The listener should accept
+//! HTTP/1.1 and, for [`Transport::Http2`], h2c with adaptive windows.
+//!
 //! This module moves `Drive` calls between processes; it must never decide quorum, interpret
 //! object keys, or hold a whole shard in memory for a streamed upload.
 

@@ -395,6 +395,7 @@ where
     B::Error: Into<BoxError>,
 {
     if !authenticated(&state.key, &req) {
+        tracing::debug!(path = %req.uri().path(), "internode request refused: bad or stale signature");
         return empty(StatusCode::FORBIDDEN);
     }
     let path = req.uri().path().to_owned();
