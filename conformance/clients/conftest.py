@@ -28,6 +28,13 @@ def pytest_report_header(config):
     return [f"tessera binary: {harness.tessera_binary()}"]
 
 
+def pytest_terminal_summary(terminalreporter):
+    if harness.NOTES:
+        terminalreporter.section("measured by the conformance checks")
+        for line in harness.NOTES:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """tessera over plain http on four temp drives."""

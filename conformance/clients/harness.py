@@ -66,6 +66,14 @@ CLIENT_ENV_TO_DROP = (
 )
 
 
+NOTES: list[str] = []
+
+
+def note(line: str) -> None:
+    """A measured fact (peak RSS, payload modes seen) for pytest's terminal summary."""
+    NOTES.append(line)
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The current environment without AWS/MinIO/proxy settings, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if k not in CLIENT_ENV_TO_DROP}

@@ -74,7 +74,7 @@ def test_payload_mode(cli, bucket, files):
         modes |= set(re.findall(r"x-amz-content-sha256:([A-Za-z0-9-]+)", log))
     assert modes, "no canonical request in aws --debug output"
     named = {"signed-sha256" if re.fullmatch(r"[0-9a-f]{64}", m) else m for m in modes}
-    print(f"aws-cli {cli.server.endpoint.split(':')[0]} payload modes: {sorted(named)}")
+    harness.note(f"aws-cli {cli.server.endpoint.split(':')[0]} payload modes: {sorted(named)}")
     if cli.server.https:
         # Object data: aws-chunked with a CRC32 trailer; CompleteMultipartUpload & co: signed.
         assert named == {"STREAMING-UNSIGNED-PAYLOAD-TRAILER", "signed-sha256"}, named

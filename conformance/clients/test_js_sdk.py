@@ -41,4 +41,4 @@ def test_js_sdk_v3(server):
     assert any(m.startswith("STREAMING-UNSIGNED-PAYLOAD-TRAILER trailer=x-amz-checksum-crc32")
                for m in modes["PutObjectCommand"]), modes
     assert "UploadPartCommand" in modes, modes
-    print(modes_line)
+    harness.note(f"JS SDK v3 {modes_line}")

@@ -105,7 +105,7 @@ def s3(mem_server):
 def report(label: str, sampler: RssSampler, seconds: float) -> str:
     line = (f"{label}: peak VmRSS {sampler.peak / MIB:.1f} MiB over {sampler.samples} samples, "
             f"{SIZE / MIB / seconds:.0f} MiB/s")
-    print(line)
+    harness.note(line)
     return line
 
 

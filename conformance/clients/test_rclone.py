@@ -99,7 +99,7 @@ def test_payload_modes(rclone, bucket, src):
     modes = set(re.findall(r"(?im)^X-Amz-Content-Sha256:\s*(\S+)", log))
     assert modes, "no request headers in rclone --dump headers output"
     named = {"signed-sha256" if re.fullmatch(r"[0-9a-f]{64}", m) else m for m in modes}
-    print(f"rclone payload modes: {sorted(named)}")
+    harness.note(f"rclone payload modes: {sorted(named)}")
     # rclone 1.60 sends single PUTs as UNSIGNED-PAYLOAD (with Content-MD5), parts signed.
     assert named == {"signed-sha256", "UNSIGNED-PAYLOAD"}, named
     rclone("purge", f"t:{bucket}/modes")

@@ -93,6 +93,7 @@ def test_payload_mode(s3cmd, bucket, files):
     log = (proc.stdout + proc.stderr).decode(errors="replace")
     modes = set(re.findall(r"x-amz-content-sha256'?[:,]\s*'?([0-9a-zA-Z-]+)", log))
     assert harness.sha256(SMALL) in modes, modes
+    harness.note("s3cmd http payload modes: put signed with the body's SHA-256 (SigV4)")
     s3cmd("del", f"s3://{bucket}/mode/small.bin")
 
 
