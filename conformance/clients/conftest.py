@@ -42,6 +42,7 @@ def server(tmp_path_factory):
     try:
         yield srv
         srv.assert_alive()
+        srv.assert_no_panics()
     finally:
         srv.stop()
 
@@ -75,6 +76,7 @@ def tls_server(tmp_path_factory, test_ca):
         assert srv.https, f"--certs-dir given but endpoint is {srv.endpoint}"
         yield srv
         srv.assert_alive()
+        srv.assert_no_panics()
     finally:
         srv.stop()
 

@@ -173,6 +173,12 @@ class Server:
                 f"tessera exited with {self.process.returncode}; log tail:\n{self.log_tail()}"
             )
 
+    def assert_no_panics(self) -> None:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        if "panicked at" in text:
+            raise AssertionError(f"tessera panicked during the session; log tail:\n"
+                                 f"{self.log_tail(80)}")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

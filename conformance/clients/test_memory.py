@@ -84,6 +84,7 @@ def mem_server(scratch):
     srv = harness.start_server(scratch / "server")
     try:
         yield srv
+        srv.assert_no_panics()
     finally:
         srv.stop()
 
