@@ -926,3 +926,55 @@ async fn an_upload_the_drive_refuses_fails_with_the_drives_error() {
         .join(id(1).as_str())
         .exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_uploads_and_reads_through_one_client() {
+    for transport in [Transport::Http1, Transport::Http2] {
+        let p = pair_with(transport).await;
+        let remote = Arc::new(p.remote.clone());
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..24u8 {
+            let d = remote.clone();
+            tasks.spawn(async move {
+                let (tmp, data_id) = (id(100 + i), id(200 - i));
+                let blocks: Vec<Vec<u8>> = (0..8).map(|b| pattern(50_000 + b * 11, i)).collect();
+                let mut w = d.create_staged(&tmp, "part.1").await?;
+                for b in &blocks {
+                    w.write(Bytes::from(b.clone())).await?;
+                }
+                w.finish().await?;
+                let key = format!("bkt/{i}");
+                d.commit(
+                    Some(DataMove {
+                        tmp,
+                        bucket: "bkt".into(),
+                        data_id: data_id.clone(),
+                    }),
+                    vec![put(Table::Objects, &key, &[i])],
+                )
+                .await?;
+                let whole = blocks.concat();
+                let back = d
+                    .read_shard("bkt", &data_id, "part.1", 0, whole.len())
+                    .await?;
+                let meta = d.meta_get(Table::Objects, key.into_bytes()).await?;
+                Ok::<_, DriveError>(back == whole && meta == Some(vec![i]))
+            });
+        }
+        let mut ok = 0;
+        while let Some(r) = tokio::time::timeout(Duration::from_secs(60), tasks.join_next())
+            .await
+            .expect("bounded")
+        {
+            assert!(r.expect("task").expect("drive calls"), "{transport:?}");
+            ok += 1;
+        }
+        assert_eq!(ok, 24);
+        let all = p
+            .served
+            .meta_scan(Table::Objects, ScanRange::prefix(b"bkt/", 100))
+            .await
+            .expect("scan");
+        assert_eq!(all.len(), 24);
+    }
+}
