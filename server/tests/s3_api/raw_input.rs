@@ -297,9 +297,10 @@ async fn small_gets_on_one_keep_alive_connection_are_fast() {
     t.create_bucket("xxx").await;
     t.put("xxx", "small", bytes(4096, 3)).await;
     let mut s = TcpStream::connect(t.addr()).await.unwrap();
-    let started = Instant::now();
     let n = 100;
+    let mut each = Vec::with_capacity(n);
     for _ in 0..n {
+        let started = Instant::now();
         let mut req = signed_request(&t.host(), "GET", "/xxx/small", &[], &[], b"");
         // Keep the connection open: drop the trailing "connection: close".
         let text = String::from_utf8(req.clone())
@@ -321,11 +322,15 @@ async fn small_gets_on_one_keep_alive_connection_are_fast() {
                 }
             }
         }
+        each.push(started.elapsed());
     }
-    let per = started.elapsed() / n;
-    eprintln!("keep-alive 4 KiB GET: {per:?} per request");
-    // With Nagle + delayed ACKs a request costs ~40 ms; with TCP_NODELAY a few ms at most.
-    assert!(per < Duration::from_millis(25), "{per:?} per GET");
+    each.sort();
+    let median = each[n / 2];
+    eprintln!("keep-alive 4 KiB GET: median {median:?} per request");
+    // With Nagle + delayed ACKs every request waits ~40 ms for the ACK of its first segment;
+    // with TCP_NODELAY a request takes a few ms at most. The median ignores scheduling spikes
+    // of a loaded machine, which the mean would not.
+    assert!(median < Duration::from_millis(25), "median {median:?} per GET");
 }
 
 #[tokio::test]
