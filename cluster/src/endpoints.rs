@@ -1,7 +1,9 @@
 //! Endpoint lists as an operator types them, MinIO style: `./data{1...4}`,
 //! `http://node{1...4}:9000/d{1...2}`, or plain lists. Expands ellipses (the first ellipsis
-//! varies fastest, so consecutive drives sit on different nodes) and classifies each
-//! endpoint as a local path or a URL. Pure parsing: it must never touch the file system.
+//! varies fastest, so consecutive drives sit on different nodes), classifies each
+//! endpoint as a local path or a URL, and decides which URLs this node serves itself (host
+//! AND port compared, so several nodes may share one machine). Pure parsing: it must never
+//! touch the file system or the network.
 
 use std::path::PathBuf;
 
@@ -70,6 +72,34 @@ impl Endpoint {
                 Some(PathBuf::from(path))
             }
             Endpoint::Url { .. } => None,
+        }
+    }
+}
+
+impl Endpoint {
+    /// The local directory behind this endpoint when this node serves it. `own` lists the
+    /// `(host, port)` names this node answers on; a URL is local when its host (ASCII
+    /// case-insensitive, IPv6 brackets ignored) and port (default 80/443 by scheme) match
+    /// one of them. `None` keeps the single-node rule of [`Endpoint::local_path`].
+    pub fn served_here(&self, own: Option<&[(String, u16)]>) -> Option<PathBuf> {
+        let Some(own) = own else {
+            return self.local_path();
+        };
+        match self {
+            Endpoint::Local(p) => Some(p.clone()),
+            Endpoint::Url {
+                scheme,
+                host,
+                port,
+                path,
+            } => {
+                let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
+                let bare = |h: &str| h.trim_start_matches('[').trim_end_matches(']').to_owned();
+                let host = bare(host);
+                own.iter()
+                    .any(|(h, p)| *p == port && bare(h).eq_ignore_ascii_case(&host))
+                    .then(|| PathBuf::from(path))
+            }
         }
     }
 }
@@ -208,6 +238,29 @@ mod tests {
         assert!(
             matches!(&e[7], Endpoint::Url { host, port: Some(9000), path, .. } if host == "node4" && path == "/d2")
         );
+    }
+
+    #[test]
+    fn locality_compares_host_and_port() {
+        let e = expand_endpoints(&strs(&["http://127.0.0.1:{9001...9002}/d1"])).unwrap_or_default();
+        let own = vec![("127.0.0.1".to_owned(), 9002)];
+        assert_eq!(e[0].served_here(Some(&own)), None);
+        assert_eq!(e[1].served_here(Some(&own)), Some(PathBuf::from("/d1")));
+        // Same port, different loopback addresses: only the node's own address is local.
+        let e = expand_endpoints(&strs(&["http://127.0.0.{1...2}:9000/d"])).unwrap_or_default();
+        let own = vec![("127.0.0.2".to_owned(), 9000)];
+        assert_eq!(e[0].served_here(Some(&own)), None);
+        assert!(e[1].served_here(Some(&own)).is_some());
+        // Host names compare case-insensitively; a missing port is the scheme's default.
+        let e = Endpoint::parse("http://Node1/d").expect("valid endpoint");
+        assert!(e.served_here(Some(&[("node1".to_owned(), 80)])).is_some());
+        assert!(e.served_here(Some(&[("node1".to_owned(), 443)])).is_none());
+        // Paths are always local; without an identity, loopback URLs are (single node).
+        let p = Endpoint::parse("/data").expect("valid endpoint");
+        assert!(p.served_here(Some(&[])).is_some());
+        let l = Endpoint::parse("http://127.0.0.1:9000/d").expect("valid endpoint");
+        assert!(l.served_here(None).is_some());
+        assert!(l.served_here(Some(&[])).is_none());
     }
 
     #[test]

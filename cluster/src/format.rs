@@ -1,7 +1,8 @@
 //! The drive format record (`<drive>/.tessera.sys/format.json`): which deployment a drive
 //! belongs to, its own id, and its slot in the layout. Decides at start which drives to
 //! trust, which fresh ones to format, and which to refuse (foreign deployment, wrong slot,
-//! data without a format, duplicated identity). Pure decisions; the drive does the I/O.
+//! data without a format, duplicated identity), and — with drives on several nodes — when a
+//! node may proceed ([`plan_startup`]). Pure decisions; the drive does the I/O.
 
 use serde::{Deserialize, Serialize};
 
@@ -137,6 +138,122 @@ pub fn decide(
     Ok((deployment, out))
 }
 
+/// The next step of a node's startup, given what every drive looked like just now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Startup {
+    /// Write these format records on this node's fresh drives (by global index), then look
+    /// again: `reason` says what the node still waits for.
+    Wait {
+        reason: String,
+        format_now: Vec<(usize, FormatRecord)>,
+    },
+    /// Open the store: one decision per drive. Decisions for other nodes' drives only
+    /// validate them (`Format` there means "its node will format it").
+    Open {
+        deployment_id: String,
+        decisions: Vec<Decision>,
+    },
+}
+
+/// Decides a node's next startup step. `local[i]` says whether drive `i` is this node's;
+/// a peer's drive probes `Fresh` when its node answers but has not formatted it yet, and
+/// `Offline` when its node does not answer. `gave_up` is set once the startup wait is over.
+///
+/// The rules, so that every node agrees without talking to each other beyond probes:
+/// - every node waits until each peer answers (or it gave up waiting);
+/// - when no drive anywhere is formatted, only the node serving the FIRST endpoint creates
+///   the deployment (formatting its own drives); the others wait for it;
+/// - once a deployment exists, each node formats only its own fresh drives, with that
+///   deployment's id and the slot its position in the list gives;
+/// - a foreign, misplaced, mis-sized or unformatted-but-used drive is refused by name
+///   ([`decide`]), whichever node serves it.
+pub fn plan_startup(
+    names: &[String],
+    probes: &[Probe],
+    local: &[bool],
+    layout: &SetLayout,
+    gave_up: bool,
+) -> Result<Startup, StoreError> {
+    let remote = |i: usize| !local.get(i).copied().unwrap_or(false);
+    let list = |idx: Vec<usize>| {
+        idx.iter()
+            .map(|&i| names[i].as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let unanswered: Vec<usize> = (0..probes.len())
+        .filter(|&i| remote(i) && matches!(probes[i], Probe::Offline(_)))
+        .collect();
+    let any_formatted = probes.iter().any(|p| matches!(p, Probe::Formatted(_)));
+    if !any_formatted {
+        if let Some(i) =
+            (0..probes.len()).find(|&i| !remote(i) && matches!(probes[i], Probe::Unformatted))
+        {
+            // Let `decide` word the refusal.
+            decide(names, probes, layout)?;
+            return Err(StoreError::DriveRefused {
+                drive: names[i].clone(),
+                reason: "it holds files but no format record".into(),
+            });
+        }
+        if remote(0) {
+            let reason = format!(
+                "waiting for the node serving {} to create the deployment",
+                names[0]
+            );
+            if gave_up {
+                return Err(StoreError::Config(format!(
+                    "startup: gave up {reason}; no drive is formatted"
+                )));
+            }
+            return Ok(Startup::Wait {
+                reason,
+                format_now: Vec::new(),
+            });
+        }
+    }
+    if !unanswered.is_empty() && !gave_up {
+        return Ok(Startup::Wait {
+            reason: format!("waiting for {} to answer", list(unanswered)),
+            format_now: Vec::new(),
+        });
+    }
+    let (deployment_id, decisions) = decide(names, probes, layout)?;
+    let format_now: Vec<(usize, FormatRecord)> = decisions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| match d {
+            Decision::Format(f) if !remote(i) => Some((i, f.clone())),
+            _ => None,
+        })
+        .collect();
+    let peers_fresh: Vec<usize> = (0..decisions.len())
+        .filter(|&i| remote(i) && matches!(decisions[i], Decision::Format(_)))
+        .collect();
+    if gave_up || (format_now.is_empty() && peers_fresh.is_empty()) {
+        return Ok(Startup::Open {
+            deployment_id,
+            decisions,
+        });
+    }
+    if !format_now.is_empty() {
+        return Ok(Startup::Wait {
+            reason: format!(
+                "formatting {}",
+                list(format_now.iter().map(|f| f.0).collect())
+            ),
+            format_now,
+        });
+    }
+    Ok(Startup::Wait {
+        reason: format!(
+            "waiting for {} to be formatted by its node",
+            list(peers_fresh)
+        ),
+        format_now: Vec::new(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +293,99 @@ mod tests {
         let (dep, d) = decide(&names(4), &probes, &layout).expect("accepted");
         assert_eq!(dep, f[0].deployment_id);
         assert!(matches!(&d[2], Decision::Format(r) if r.deployment_id == dep && r.slot == 2));
+    }
+
+    /// Plays the startup of all nodes at once, round by round, on shared drive state:
+    /// `owner[i]` is the node serving drive `i`. Returns each node's deployment id.
+    fn converge(owner: &[usize], nodes: usize, drives: &mut [Probe]) -> Vec<String> {
+        let n = drives.len();
+        let layout = SetLayout::new(n, None).expect("valid layout");
+        let mut opened: Vec<Option<String>> = vec![None; nodes];
+        for _round in 0..10 {
+            for (node, slot) in opened.iter_mut().enumerate() {
+                if slot.is_some() {
+                    continue;
+                }
+                let local: Vec<bool> = owner.iter().map(|&o| o == node).collect();
+                // A peer's unformatted drive looks fresh (its node answers, no record).
+                let seen: Vec<Probe> = drives.to_vec();
+                match plan_startup(&names(n), &seen, &local, &layout, false).expect("no refusal") {
+                    Startup::Wait { format_now, .. } => {
+                        for (i, f) in format_now {
+                            assert!(local[i], "node {node} formats only its own drives");
+                            drives[i] = Probe::Formatted(f);
+                        }
+                    }
+                    Startup::Open { deployment_id, .. } => *slot = Some(deployment_id),
+                }
+            }
+        }
+        opened
+            .into_iter()
+            .map(|o| o.expect("every node opened"))
+            .collect()
+    }
+
+    #[test]
+    fn four_fresh_nodes_agree_on_one_deployment() {
+        let owner = [0, 1, 2, 3, 0, 1, 2, 3];
+        let mut drives = vec![Probe::Fresh; 8];
+        let deps = converge(&owner, 4, &mut drives);
+        assert!(deps.iter().all(|d| *d == deps[0]), "{deps:?}");
+        for (i, p) in drives.iter().enumerate() {
+            assert!(matches!(p, Probe::Formatted(f) if f.deployment_id == deps[0] && f.slot == i));
+        }
+    }
+
+    #[test]
+    fn only_the_first_endpoints_node_creates_the_deployment() {
+        let layout = SetLayout::new(4, None).expect("valid layout");
+        let fresh = vec![Probe::Fresh; 4];
+        let not_first = [false, true, false, true];
+        let step = plan_startup(&names(4), &fresh, &not_first, &layout, false).expect("waits");
+        assert!(matches!(step, Startup::Wait { ref format_now, .. } if format_now.is_empty()));
+        let err = plan_startup(&names(4), &fresh, &not_first, &layout, true).expect_err("gives up");
+        assert!(err.to_string().contains("/d0"), "{err}");
+        // The first node waits for silent peers before formatting anything.
+        let mut probes = fresh.clone();
+        probes[1] = Probe::Offline("connection refused".into());
+        let first = [true, false, true, false];
+        match plan_startup(&names(4), &probes, &first, &layout, false).expect("waits") {
+            Startup::Wait { reason, format_now } => {
+                assert!(format_now.is_empty());
+                assert!(reason.contains("/d1"), "{reason}");
+            }
+            other => panic!("expected Wait, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_restarted_node_rejoins_and_a_foreign_one_is_refused() {
+        let owner = [0, 1, 2, 3, 0, 1, 2, 3];
+        let mut drives = vec![Probe::Fresh; 8];
+        let deps = converge(&owner, 4, &mut drives);
+        let layout = SetLayout::new(8, None).expect("valid layout");
+        let local: Vec<bool> = owner.iter().map(|&o| o == 2).collect();
+        // Node 2 restarts with its drives as they were: opens on the same deployment.
+        match plan_startup(&names(8), &drives, &local, &layout, false).expect("rejoins") {
+            Startup::Open {
+                deployment_id,
+                decisions,
+            } => {
+                assert_eq!(deployment_id, deps[0]);
+                assert!(decisions.iter().all(|d| matches!(d, Decision::Use(_))));
+            }
+            other => panic!("expected Open, got {other:?}"),
+        }
+        // Node 2 restarts with drives of another deployment: refused, naming the drive.
+        let other = fresh_deployment(8);
+        drives[2] = Probe::Formatted(other[2].clone());
+        drives[6] = Probe::Formatted(other[6].clone());
+        let err = plan_startup(&names(8), &drives, &local, &layout, false).expect_err("foreign");
+        assert!(
+            matches!(err, StoreError::DriveRefused { ref drive, .. } if drive == "/d2"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //!
 //! Entry point: [`Store::open`] with a [`StoreConfig`], then the S3-shaped operations on
 //! [`Store`]. Module map: `endpoints` (ellipsis syntax), `set` (grouping, parity, object →
-//! set), `format` (drive identity), `drive` (the `Drive` trait, `LocalDrive`), `metastore`
+//! set), `format` (drive identity, startup agreement), `node` (this node's drives and its
+//! peers), `drive` (the `Drive` trait, `LocalDrive`), `metastore`
 //! (redb), `record` (what each drive stores), `object/{put,get,delete}`, `list`,
 //! `multipart`, `copy`, `heal`, `checksum`, `locks`, `names`, `error`.
 //!
@@ -26,6 +27,9 @@
 //!   an empty part list on completion → `InvalidPart`. Completion accepts quoted or
 //!   unquoted ETags. A multipart object's checksum is the composite (checksum of the part
 //!   checksums) with a `-N` suffix, when the upload was created with an algorithm.
+//! - Multi-node: [`Store::open`] is unchanged (one node); [`Store::open_on`] with
+//!   [`NodeDrives::prepare`] + [`NodeConfig`] opens one node of several (kept out of
+//!   `StoreConfig` so its existing literals stay valid). `Store::local_drives()`.
 //! - Mutating operations run to completion in their own task even if the caller's future
 //!   is dropped; a request body that errors (client gone) aborts the write cleanly.
 
@@ -42,6 +46,7 @@ pub mod locks;
 pub mod metastore;
 pub mod multipart;
 pub mod names;
+pub mod node;
 pub mod object;
 pub mod record;
 pub mod rpc;
@@ -55,5 +60,6 @@ pub use checksum::{Checksum, ChecksumAlgorithm};
 pub use error::{DriveError, StoreError};
 pub use heal::HealQueue;
 pub use names::{BucketName, ObjectKey, UploadId};
+pub use node::{NodeConfig, NodeDrives};
 pub use store::{Store, StoreConfig};
 pub use types::*;

@@ -1,5 +1,6 @@
 //! `Store`: the engine's public face. Opens the drives named by the endpoints (formatting
-//! fresh ones, refusing foreign ones, cleaning tmp/), groups them into erasure sets, routes
+//! fresh ones, refusing foreign ones, cleaning tmp/; with peers, after agreeing with them —
+//! see `node`), groups them into erasure sets, routes
 //! each object to its set, and implements the bucket operations (which touch every set).
 //! Object operations live in `object/`, `list`, `multipart`, `copy` and `heal`. Knows
 //! nothing of HTTP.
@@ -10,14 +11,16 @@ use futures::future::join_all;
 
 use crate::body::ObjectBody;
 use crate::checksum::ChecksumAlgorithm;
-use crate::drive::{Drive, LocalDrive, OfflineDrive};
+use crate::drive::{Drive, LocalDrive, OfflineDrive, RemoteDrive};
 use crate::endpoints::expand_endpoints;
-use crate::format::{decide, Decision, Probe};
+use crate::format::{plan_startup, Decision, Probe, Startup};
 use crate::heal::HealQueue;
 use crate::locks::KeyLocks;
 use crate::metastore::{MetaOp, ScanRange, Table};
 use crate::names::{BucketName, ObjectKey, UploadId};
+use crate::node::{probe_remote, NodeConfig, NodeDrives};
 use crate::record::{decode, encode, now_ns, to_system_time, BucketRecord};
+use crate::rpc::RpcClient;
 use crate::set::{set_for_key, ErasureSet, SetLayout};
 use crate::types::*;
 use crate::StoreError;
@@ -61,6 +64,7 @@ pub(crate) struct Inner {
     pub sets: Vec<Arc<ErasureSet>>,
     pub locks: KeyLocks,
     pub heal_queue: HealQueue,
+    pub node: NodeDrives,
 }
 
 /// The storage engine. Cheap to clone (an `Arc` inside); `Send + Sync`.
@@ -70,41 +74,135 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (and on first start formats) the drives. Errors name the drive refused.
+    /// Opens (and on first start formats) the drives of a single node: every endpoint must
+    /// be served by this process (see [`Store::open_on`] for several nodes). Errors name the
+    /// drive refused.
     pub async fn open(cfg: StoreConfig) -> Result<Store, StoreError> {
+        let node = NodeDrives::prepare(&cfg, NodeConfig::default())?;
+        Store::open_on(cfg, node).await
+    }
+
+    /// Opens the store of one node of a deployment whose drives are spread over several
+    /// nodes. `node` comes from [`NodeDrives::prepare`]; serve [`NodeDrives::served`] to the
+    /// peers BEFORE calling this, since every node waits (up to
+    /// [`NodeConfig::startup_wait`]) for the others to answer and to agree on the
+    /// deployment (rules: [`crate::format::plan_startup`]). This node's drives are opened
+    /// locally, the peers' reached through one shared [`RpcClient`].
+    pub async fn open_on(cfg: StoreConfig, node: NodeDrives) -> Result<Store, StoreError> {
         let endpoints = expand_endpoints(&cfg.endpoints)?;
         let layout = SetLayout::new(endpoints.len(), cfg.parity)?;
         erasure::Geometry::new(layout.data, layout.parity, cfg.block_size)
             .map_err(|e| StoreError::Config(format!("block size {}: {e}", cfg.block_size)))?;
         let names: Vec<String> = endpoints.iter().map(ToString::to_string).collect();
-        let mut paths = Vec::new();
-        for e in &endpoints {
-            paths.push(e.local_path().ok_or_else(|| {
-                StoreError::Config(format!(
-                    "endpoint {e} is on another node; remote drives are not supported yet"
-                ))
-            })?);
+        if node.served.len() != names.len() {
+            return Err(StoreError::Config(
+                "the node's drives were prepared for other endpoints".into(),
+            ));
         }
-        let probes: Vec<Probe> = join_all(paths.iter().cloned().map(|p| async move {
-            tokio::task::spawn_blocking(move || LocalDrive::probe(&p))
-                .await
-                .unwrap_or_else(|e| Probe::Offline(e.to_string()))
-        }))
-        .await;
-        let (deployment_id, decisions) = decide(&names, &probes, &layout)?;
-        // Drives formatted now while others already carried the deployment are replacements.
-        let joined_existing = decisions.iter().any(|d| matches!(d, Decision::Use(_)));
-        let replaced: Vec<usize> = decisions
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| joined_existing && matches!(d, Decision::Format(_)))
-            .map(|(i, _)| i)
-            .collect();
+        let local: Vec<bool> = node.served.iter().map(Option::is_some).collect();
+        let client = if local.iter().all(|l| *l) {
+            None
+        } else {
+            let key = node.config.internode_key.clone().ok_or_else(|| {
+                StoreError::Config(
+                    "endpoints on other nodes need the internode key (root credentials)".into(),
+                )
+            })?;
+            Some(RpcClient::with_transport(
+                key,
+                node.config.timeouts.clone(),
+                node.config.transport,
+            ))
+        };
+        let mut remotes: Vec<Option<RemoteDrive>> = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            remotes.push(match (&client, local[i]) {
+                (Some(c), false) => Some(
+                    RemoteDrive::new(name, c.clone())
+                        .map_err(|e| StoreError::Config(format!("endpoint {name}: {e}")))?,
+                ),
+                _ => None,
+            });
+        }
+
+        let deadline = tokio::time::Instant::now() + node.config.startup_wait;
+        let mut replaced: Vec<usize> = Vec::new();
+        let (deployment_id, decisions) = loop {
+            let probes: Vec<Probe> = join_all((0..names.len()).map(|i| {
+                let served = node.served[i].clone();
+                let remote = remotes[i].clone();
+                async move {
+                    match (served, remote) {
+                        (Some(d), _) => {
+                            let root = d.root().to_path_buf();
+                            tokio::task::spawn_blocking(move || LocalDrive::probe(&root))
+                                .await
+                                .unwrap_or_else(|e| Probe::Offline(e.to_string()))
+                        }
+                        (None, Some(r)) => probe_remote(&r).await,
+                        (None, None) => Probe::Offline("no way to reach it".into()),
+                    }
+                }
+            }))
+            .await;
+            let gave_up = tokio::time::Instant::now() >= deadline;
+            let existing = probes.iter().any(|p| matches!(p, Probe::Formatted(_)));
+            match plan_startup(&names, &probes, &local, &layout, gave_up)? {
+                Startup::Open {
+                    deployment_id,
+                    decisions,
+                } => {
+                    if existing {
+                        replaced.extend(decisions.iter().enumerate().filter_map(|(i, d)| {
+                            (local[i] && matches!(d, Decision::Format(_))).then_some(i)
+                        }));
+                    }
+                    break (deployment_id, decisions);
+                }
+                Startup::Wait { reason, format_now } => {
+                    tracing::info!(%reason, "startup: waiting");
+                    let formatted_some = !format_now.is_empty();
+                    for (i, f) in format_now {
+                        let Some(d) = node.served[i].clone() else {
+                            continue;
+                        };
+                        let root = d.root().to_path_buf();
+                        let res = tokio::task::spawn_blocking(move || {
+                            LocalDrive::write_format(&root, &f)
+                        })
+                        .await;
+                        match res {
+                            Ok(Ok(())) if existing => replaced.push(i),
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => {
+                                tracing::warn!(drive = %names[i], error = %e, "format failed")
+                            }
+                            Err(e) => {
+                                tracing::warn!(drive = %names[i], error = %e, "format failed")
+                            }
+                        }
+                    }
+                    if !formatted_some {
+                        tokio::time::sleep(node.config.startup_poll).await;
+                    }
+                }
+            }
+        };
+
         let opened = join_all(decisions.into_iter().enumerate().map(|(i, d)| {
-            let path = paths[i].clone();
             let name = names[i].clone();
-            let label = names[i].clone();
+            let served = node.served[i].clone();
+            let remote = remotes[i].clone();
             async move {
+                let Some(served) = served else {
+                    return match remote {
+                        Some(r) => Arc::new(r) as Arc<dyn Drive>,
+                        None => Arc::new(OfflineDrive::new(name, "unreachable".into()))
+                            as Arc<dyn Drive>,
+                    };
+                };
+                let path = served.root().to_path_buf();
+                let label = name.clone();
                 let res = tokio::task::spawn_blocking(move || -> Result<Arc<dyn Drive>, String> {
                     let format = match d {
                         Decision::Use(f) => f,
@@ -117,14 +215,18 @@ impl Store {
                     let drive = LocalDrive::open(&path, name, format).map_err(|e| e.to_string())?;
                     Ok(Arc::new(drive) as Arc<dyn Drive>)
                 })
-                .await;
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
                 match res {
-                    Ok(Ok(d)) => d,
-                    Ok(Err(reason)) => {
+                    Ok(d) => {
+                        served.set_open(d.clone());
+                        d
+                    }
+                    Err(reason) => {
                         tracing::warn!(drive = %label, %reason, "drive offline");
+                        served.set_failed(reason.clone());
                         Arc::new(OfflineDrive::new(label, reason)) as Arc<dyn Drive>
                     }
-                    Err(e) => Arc::new(OfflineDrive::new(label, e.to_string())) as Arc<dyn Drive>,
                 }
             }
         }))
@@ -149,6 +251,7 @@ impl Store {
                 sets,
                 locks: KeyLocks::new(),
                 heal_queue: HealQueue::default(),
+                node,
             }),
         };
         if !replaced.is_empty() {
@@ -222,6 +325,12 @@ impl Store {
             .filter(|(_, i)| !matches!(i, Ok(info) if info.online))
             .map(|(d, _)| d.endpoint().to_owned())
             .collect()
+    }
+
+    /// `(endpoint, drive)` for every drive this node serves (what an
+    /// [`crate::rpc::RpcService`] offers the peers); the same as [`NodeDrives::served`].
+    pub fn local_drives(&self) -> Vec<(String, Arc<dyn Drive>)> {
+        self.inner.node.served()
     }
 
     /// The objects queued for healing (found damaged on read, or written below full width).

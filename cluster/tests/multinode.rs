@@ -1,0 +1,254 @@
+//! Several nodes, one store: four "nodes" in one test process, each with two drives of its
+//! own served over internode RPC on a real 127.0.0.1 socket, and its own `Store` opened on
+//! the full 8-endpoint URL list (EC 4+4). Pins that the nodes agree on one deployment at
+//! startup, that any node reads what another wrote (and sees its deletes), that a node whose
+//! drives belong to another deployment is refused by name, and that reads and writes go on
+//! with one node's RPC server gone.
+
+mod common;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cluster::format::{FormatRecord, FORMAT_VERSION};
+use cluster::rpc::{self, InternodeKey, RpcService};
+use cluster::{
+    drive::LocalDrive, ListQuery, NodeConfig, NodeDrives, Store, StoreConfig, StoreError,
+};
+use common::*;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+const NODES: usize = 4;
+
+fn internode_key() -> InternodeKey {
+    InternodeKey::derive("root-access", "root-secret")
+}
+
+/// A node's RPC listener: `rpc::serve` over its drives. Dropping it stops the node from
+/// answering (listener and open connections closed).
+struct RpcServer {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RpcServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn serve(listener: tokio::net::TcpListener, service: RpcService) -> RpcServer {
+    let service = Arc::new(service);
+    let task = tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            let s = service.clone();
+            conns.spawn(async move {
+                let svc = service_fn(move |req| {
+                    let s = s.clone();
+                    async move { Ok::<_, Infallible>(rpc::serve(&s, req).await) }
+                });
+                let b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let _ = b.serve_connection(TokioIo::new(stream), svc).await;
+            });
+        }
+    });
+    RpcServer { task }
+}
+
+struct Cluster {
+    _dir: tempfile::TempDir,
+    endpoints: Vec<String>,
+    ports: Vec<u16>,
+    stores: Vec<Store>,
+    servers: Vec<Option<RpcServer>>,
+}
+
+fn node_config(port: u16) -> NodeConfig {
+    NodeConfig {
+        local_addresses: Some(vec![("127.0.0.1".to_owned(), port)]),
+        internode_key: Some(internode_key()),
+        startup_wait: Duration::from_secs(20),
+        startup_poll: Duration::from_millis(50),
+        ..NodeConfig::default()
+    }
+}
+
+/// Drive `d` (0 or 1) of node `n`, MinIO order: the node varies fastest.
+fn endpoint_index(node: usize, d: usize) -> usize {
+    d * NODES + node
+}
+
+/// Binds every node's listener first (the endpoint list names the ports), serves each
+/// node's drives, then opens the four stores concurrently.
+async fn start_cluster() -> Cluster {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut listeners = Vec::new();
+    for _ in 0..NODES {
+        listeners.push(
+            tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind"),
+        );
+    }
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local addr").port())
+        .collect();
+    let mut endpoints = vec![String::new(); 2 * NODES];
+    for (n, port) in ports.iter().enumerate() {
+        for d in 0..2 {
+            let path = dir.path().join(format!("node{n}")).join(format!("d{d}"));
+            endpoints[endpoint_index(n, d)] = format!("http://127.0.0.1:{port}{}", path.display());
+        }
+    }
+    let cfg = StoreConfig::new(endpoints.clone());
+    let mut servers = Vec::new();
+    let mut prepared = Vec::new();
+    for (n, listener) in listeners.into_iter().enumerate() {
+        let node = NodeDrives::prepare(&cfg, node_config(ports[n])).expect("node prepared");
+        assert_eq!(node.served().len(), 2, "node {n} serves its two drives");
+        servers.push(Some(serve(
+            listener,
+            RpcService::new(node.served(), internode_key()),
+        )));
+        prepared.push(node);
+    }
+    let opened = tokio::time::timeout(
+        Duration::from_secs(60),
+        futures::future::join_all(
+            prepared
+                .into_iter()
+                .map(|node| Store::open_on(cfg.clone(), node)),
+        ),
+    )
+    .await
+    .expect("startup finishes in time");
+    let stores: Vec<Store> = opened.into_iter().map(|s| s.expect("node opens")).collect();
+    Cluster {
+        _dir: dir,
+        endpoints,
+        ports,
+        stores,
+        servers,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_nodes_share_one_namespace() {
+    let c = start_cluster().await;
+    let layout = c.stores[0].layout();
+    assert_eq!((layout.data_shards, layout.parity_shards), (4, 4));
+    for s in &c.stores {
+        assert_eq!(
+            s.layout().deployment_id,
+            layout.deployment_id,
+            "one deployment"
+        );
+        assert_eq!(s.layout().drives, c.endpoints);
+        assert!(s.offline_drives().await.is_empty());
+        assert_eq!(s.local_drives().len(), 2);
+    }
+
+    let b = bucket("shared");
+    c.stores[0].make_bucket(&b).await.expect("bucket made on A");
+    let small = data(1000, 1);
+    let large = data(3 << 20, 2);
+    let ia = put(&c.stores[0], &b, "small", &small).await;
+    let ib = put(&c.stores[0], &b, "dir/large", &large).await;
+    for s in &c.stores[1..] {
+        assert_eq!(get(s, &b, "small").await.as_deref(), Ok(&small[..]));
+        assert_eq!(get(s, &b, "dir/large").await.as_deref(), Ok(&large[..]));
+        let h = s.head_object(&b, &key("dir/large")).await.expect("head");
+        assert_eq!((h.size, h.etag.as_str()), (ib.size, ib.etag.as_str()));
+        let page = s
+            .list_objects(
+                &b,
+                &ListQuery {
+                    max_keys: 100,
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("list");
+        let keys: Vec<&str> = page.objects.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, vec!["dir/large", "small"]);
+        assert_eq!(page.objects[1].etag, ia.etag);
+    }
+
+    c.stores[2]
+        .delete_object(&b, &key("small"))
+        .await
+        .expect("delete through C");
+    for s in &c.stores {
+        assert!(matches!(
+            s.head_object(&b, &key("small")).await,
+            Err(StoreError::NoSuchKey)
+        ));
+    }
+
+    // Node D stops answering: reads (4 of 8 shards needed) and writes (5 needed, 6 left)
+    // go on through the others.
+    let mut c = c;
+    c.servers[3] = None;
+    let later = data(200_000, 3);
+    put(&c.stores[1], &b, "after-d-left", &later).await;
+    for s in &c.stores[..3] {
+        assert_eq!(get(s, &b, "dir/large").await.as_deref(), Ok(&large[..]));
+        assert_eq!(get(s, &b, "after-d-left").await.as_deref(), Ok(&later[..]));
+    }
+    let off = c.stores[0].offline_drives().await;
+    assert_eq!(
+        off,
+        vec![
+            c.endpoints[endpoint_index(3, 0)].clone(),
+            c.endpoints[endpoint_index(3, 1)].clone()
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_with_drives_of_another_deployment_is_refused() {
+    let mut c = start_cluster().await;
+    // Node D goes down and comes back with drives from another deployment in its slots.
+    c.servers[3] = None;
+    let d_store = c.stores.pop().expect("four stores");
+    drop(d_store);
+    for d in 0..2 {
+        let i = endpoint_index(3, d);
+        let path = c.endpoints[i]
+            .split_once(&format!(":{}", c.ports[3]))
+            .map(|(_, p)| p.to_owned())
+            .expect("endpoint path");
+        std::fs::remove_dir_all(&path).expect("old drive removed");
+        let foreign = FormatRecord {
+            version: FORMAT_VERSION,
+            deployment_id: "another-deployment".into(),
+            drive_id: format!("foreign-{d}"),
+            set_index: 0,
+            slot: i,
+            sets: 1,
+            drives_per_set: 8,
+        };
+        LocalDrive::write_format(std::path::Path::new(&path), &foreign).expect("format written");
+    }
+    let cfg = StoreConfig::new(c.endpoints.clone());
+    let node = NodeDrives::prepare(&cfg, node_config(c.ports[3])).expect("node prepared");
+    let err = tokio::time::timeout(Duration::from_secs(30), Store::open_on(cfg, node))
+        .await
+        .expect("refused promptly")
+        .expect_err("foreign drives refused");
+    match &err {
+        StoreError::DriveRefused { drive, reason } => {
+            assert_eq!(drive, &c.endpoints[endpoint_index(3, 0)]);
+            assert!(reason.contains("another-deployment"), "{reason}");
+        }
+        other => panic!("expected DriveRefused, got {other:?}"),
+    }
+    // The rest of the cluster still serves.
+    let b = bucket("still-here");
+    c.stores[0].make_bucket(&b).await.expect("bucket");
+    put(&c.stores[0], &b, "k", b"v").await;
+    assert_eq!(get(&c.stores[1], &b, "k").await.as_deref(), Ok(&b"v"[..]));
+}
