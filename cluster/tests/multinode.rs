@@ -3,7 +3,8 @@
 //! the full 8-endpoint URL list (EC 4+4). Pins that the nodes agree on one deployment at
 //! startup, that any node reads what another wrote (and sees its deletes), that a node whose
 //! drives belong to another deployment is refused by name, and that reads and writes go on
-//! with one node's RPC server gone.
+//! with one node's RPC server gone (and reads, not writes, with two gone), and that a
+//! restarted node rejoins and reads what was written without it.
 
 mod common;
 
@@ -206,6 +207,62 @@ async fn four_nodes_share_one_namespace() {
             c.endpoints[endpoint_index(3, 1)].clone()
         ]
     );
+
+    // Node C goes too: 4 drives left = K. Reads still work; a write (needs 5) is refused
+    // and leaves nothing visible.
+    c.servers[2] = None;
+    for s in &c.stores[..2] {
+        assert_eq!(get(s, &b, "dir/large").await.as_deref(), Ok(&large[..]));
+    }
+    let refused = c.stores[0]
+        .put_object(
+            &b,
+            &key("below-quorum"),
+            cluster::BytesBody::chunked(data(50_000, 4), 10_000),
+            cluster::PutOptions::default(),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::WriteQuorum { need: 5, .. })),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        c.stores[1].head_object(&b, &key("below-quorum")).await,
+        Err(StoreError::NoSuchKey)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restarted_node_rejoins_and_reads_what_it_missed() {
+    let mut c = start_cluster().await;
+    let b = bucket("rejoin");
+    c.stores[0].make_bucket(&b).await.expect("bucket");
+    let before = data(300_000, 5);
+    put(&c.stores[0], &b, "before", &before).await;
+    // Node D stops (server and store), a write happens without it, then it restarts on the
+    // same port with the same drives.
+    c.servers[3] = None;
+    drop(c.stores.pop());
+    let during = data(300_000, 6);
+    put(&c.stores[1], &b, "during", &during).await;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", c.ports[3]))
+        .await
+        .expect("port bound again");
+    let cfg = StoreConfig::new(c.endpoints.clone());
+    let node = NodeDrives::prepare(&cfg, node_config(c.ports[3])).expect("node prepared");
+    c.servers[3] = Some(serve(
+        listener,
+        RpcService::new(node.served(), internode_key()),
+    ));
+    let d = tokio::time::timeout(Duration::from_secs(30), Store::open_on(cfg, node))
+        .await
+        .expect("rejoins in time")
+        .expect("rejoins");
+    assert_eq!(d.layout().deployment_id, c.stores[0].layout().deployment_id);
+    assert_eq!(get(&d, &b, "before").await.as_deref(), Ok(&before[..]));
+    assert_eq!(get(&d, &b, "during").await.as_deref(), Ok(&during[..]));
+    // Its drives serve the others again.
+    assert!(c.stores[0].offline_drives().await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
