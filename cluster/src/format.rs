@@ -186,15 +186,13 @@ pub fn plan_startup(
         .collect();
     let any_formatted = probes.iter().any(|p| matches!(p, Probe::Formatted(_)));
     if !any_formatted {
-        if let Some(i) =
-            (0..probes.len()).find(|&i| !remote(i) && matches!(probes[i], Probe::Unformatted))
+        if probes
+            .iter()
+            .enumerate()
+            .any(|(i, p)| !remote(i) && matches!(p, Probe::Unformatted))
         {
-            // Let `decide` word the refusal.
+            // `decide` refuses it by name.
             decide(names, probes, layout)?;
-            return Err(StoreError::DriveRefused {
-                drive: names[i].clone(),
-                reason: "it holds files but no format record".into(),
-            });
         }
         if remote(0) {
             let reason = format!(

@@ -178,13 +178,14 @@ impl Drive for ServedDrive {
     }
 
     async fn info(&self) -> Result<DriveInfo, DriveError> {
-        let failed = match &*self.state.read().unwrap_or_else(|p| p.into_inner()) {
+        let open = match &*self.state.read().unwrap_or_else(|p| p.into_inner()) {
             Served::Open(d) => Some(Ok(d.clone())),
             Served::Failed(r) => Some(Err(r.clone())),
             Served::Starting => None,
         };
-        match failed {
+        match open {
             Some(Ok(d)) => d.info().await,
+            // Refused or unopenable: answers, but never offers itself as fresh.
             Some(Err(_)) => starting_info(&self.endpoint, Probe::Unformatted),
             None => {
                 let root = self.root.clone();

@@ -58,17 +58,27 @@ fn serve(listener: tokio::net::TcpListener, service: RpcService) -> RpcServer {
     RpcServer { task }
 }
 
+/// How the nodes tell each other apart on one machine.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Addressing {
+    /// 127.0.0.1:P1 .. 127.0.0.1:P4
+    Ports,
+    /// 127.0.0.1:P .. 127.0.0.4:P
+    Hosts,
+}
+
 struct Cluster {
     _dir: tempfile::TempDir,
     endpoints: Vec<String>,
+    hosts: Vec<String>,
     ports: Vec<u16>,
     stores: Vec<Store>,
     servers: Vec<Option<RpcServer>>,
 }
 
-fn node_config(port: u16) -> NodeConfig {
+fn node_config(host: &str, port: u16) -> NodeConfig {
     NodeConfig {
-        local_addresses: Some(vec![("127.0.0.1".to_owned(), port)]),
+        local_addresses: Some(vec![(host.to_owned(), port)]),
         internode_key: Some(internode_key()),
         startup_wait: Duration::from_secs(20),
         startup_poll: Duration::from_millis(50),
@@ -81,59 +91,104 @@ fn endpoint_index(node: usize, d: usize) -> usize {
     d * NODES + node
 }
 
-/// Binds every node's listener first (the endpoint list names the ports), serves each
-/// node's drives, then opens the four stores concurrently.
-async fn start_cluster() -> Cluster {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut listeners = Vec::new();
-    for _ in 0..NODES {
-        listeners.push(
-            tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind"),
-        );
+/// Binds every node's listener; with [`Addressing::Hosts`] all on one port number.
+async fn bind_all(addressing: Addressing) -> Vec<tokio::net::TcpListener> {
+    if addressing == Addressing::Ports {
+        let mut listeners = Vec::new();
+        for _ in 0..NODES {
+            listeners.push(
+                tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind"),
+            );
+        }
+        return listeners;
     }
-    let ports: Vec<u16> = listeners
+    for _attempt in 0..20 {
+        let first = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = first.local_addr().expect("local addr").port();
+        let mut listeners = vec![first];
+        for n in 1..NODES {
+            match tokio::net::TcpListener::bind((format!("127.0.0.{}", n + 1), port)).await {
+                Ok(l) => listeners.push(l),
+                Err(_) => break,
+            }
+        }
+        if listeners.len() == NODES {
+            return listeners;
+        }
+    }
+    panic!("no port free on 127.0.0.1-4 after 20 attempts");
+}
+
+/// Binds every node's listener first (the endpoint list names the ports), serves each
+/// node's drives, then opens the four stores concurrently; node `late` (if any) only
+/// after the others have been waiting for it for a while.
+async fn start_cluster_with(addressing: Addressing, late: Option<usize>) -> Cluster {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let listeners = bind_all(addressing).await;
+    let (hosts, ports): (Vec<String>, Vec<u16>) = listeners
         .iter()
-        .map(|l| l.local_addr().expect("local addr").port())
-        .collect();
+        .map(|l| {
+            let a = l.local_addr().expect("local addr");
+            (a.ip().to_string(), a.port())
+        })
+        .unzip();
     let mut endpoints = vec![String::new(); 2 * NODES];
-    for (n, port) in ports.iter().enumerate() {
+    for n in 0..NODES {
         for d in 0..2 {
             let path = dir.path().join(format!("node{n}")).join(format!("d{d}"));
-            endpoints[endpoint_index(n, d)] = format!("http://127.0.0.1:{port}{}", path.display());
+            endpoints[endpoint_index(n, d)] =
+                format!("http://{}:{}{}", hosts[n], ports[n], path.display());
         }
     }
     let cfg = StoreConfig::new(endpoints.clone());
+    let mut opening = Vec::new();
     let mut servers = Vec::new();
-    let mut prepared = Vec::new();
     for (n, listener) in listeners.into_iter().enumerate() {
-        let node = NodeDrives::prepare(&cfg, node_config(ports[n])).expect("node prepared");
+        let node =
+            NodeDrives::prepare(&cfg, node_config(&hosts[n], ports[n])).expect("node prepared");
         assert_eq!(node.served().len(), 2, "node {n} serves its two drives");
-        servers.push(Some(serve(
-            listener,
-            RpcService::new(node.served(), internode_key()),
-        )));
-        prepared.push(node);
+        let service = RpcService::new(node.served(), internode_key());
+        let cfg = cfg.clone();
+        let delay = if late == Some(n) {
+            Duration::from_millis(800)
+        } else {
+            Duration::ZERO
+        };
+        let (server_tx, server_rx) = tokio::sync::oneshot::channel();
+        servers.push(server_rx);
+        opening.push(tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = server_tx.send(serve(listener, service));
+            Store::open_on(cfg, node).await
+        }));
     }
-    let opened = tokio::time::timeout(
-        Duration::from_secs(60),
-        futures::future::join_all(
-            prepared
-                .into_iter()
-                .map(|node| Store::open_on(cfg.clone(), node)),
-        ),
-    )
-    .await
-    .expect("startup finishes in time");
-    let stores: Vec<Store> = opened.into_iter().map(|s| s.expect("node opens")).collect();
+    let opened = tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(opening))
+        .await
+        .expect("startup finishes in time");
+    let stores: Vec<Store> = opened
+        .into_iter()
+        .map(|s| s.expect("task ran").expect("node opens"))
+        .collect();
+    let mut running = Vec::new();
+    for rx in servers {
+        running.push(Some(rx.await.expect("server started")));
+    }
     Cluster {
         _dir: dir,
         endpoints,
+        hosts,
         ports,
         stores,
-        servers,
+        servers: running,
     }
+}
+
+async fn start_cluster() -> Cluster {
+    start_cluster_with(Addressing::Ports, None).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -245,11 +300,12 @@ async fn a_restarted_node_rejoins_and_reads_what_it_missed() {
     drop(c.stores.pop());
     let during = data(300_000, 6);
     put(&c.stores[1], &b, "during", &during).await;
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", c.ports[3]))
+    let listener = tokio::net::TcpListener::bind((c.hosts[3].as_str(), c.ports[3]))
         .await
         .expect("port bound again");
     let cfg = StoreConfig::new(c.endpoints.clone());
-    let node = NodeDrives::prepare(&cfg, node_config(c.ports[3])).expect("node prepared");
+    let node =
+        NodeDrives::prepare(&cfg, node_config(&c.hosts[3], c.ports[3])).expect("node prepared");
     c.servers[3] = Some(serve(
         listener,
         RpcService::new(node.served(), internode_key()),
@@ -291,7 +347,8 @@ async fn a_node_with_drives_of_another_deployment_is_refused() {
         LocalDrive::write_format(std::path::Path::new(&path), &foreign).expect("format written");
     }
     let cfg = StoreConfig::new(c.endpoints.clone());
-    let node = NodeDrives::prepare(&cfg, node_config(c.ports[3])).expect("node prepared");
+    let node =
+        NodeDrives::prepare(&cfg, node_config(&c.hosts[3], c.ports[3])).expect("node prepared");
     let err = tokio::time::timeout(Duration::from_secs(30), Store::open_on(cfg, node))
         .await
         .expect("refused promptly")
@@ -308,4 +365,58 @@ async fn a_node_with_drives_of_another_deployment_is_refused() {
     c.stores[0].make_bucket(&b).await.expect("bucket");
     put(&c.stores[0], &b, "k", b"v").await;
     assert_eq!(get(&c.stores[1], &b, "k").await.as_deref(), Ok(&b"v"[..]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_on_one_port_and_four_loopback_addresses_wait_for_a_late_node() {
+    // Node A (the first endpoint's, which creates the deployment) starts last: the others
+    // wait for it, then all agree.
+    let c = start_cluster_with(Addressing::Hosts, Some(0)).await;
+    assert!(c.ports.iter().all(|p| *p == c.ports[0]));
+    let dep = c.stores[0].layout().deployment_id;
+    assert!(c.stores.iter().all(|s| s.layout().deployment_id == dep));
+    let b = bucket("hosts");
+    c.stores[3].make_bucket(&b).await.expect("bucket");
+    let body = data(1 << 20, 7);
+    put(&c.stores[3], &b, "k", &body).await;
+    for s in &c.stores {
+        assert_eq!(get(s, &b, "k").await.as_deref(), Ok(&body[..]));
+        assert!(s.offline_drives().await.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_node_gives_up_when_the_first_endpoints_node_never_comes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Nobody listens on the first node's port (bound, then closed).
+    let gone = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let gone_port = gone.local_addr().expect("local addr").port();
+    drop(gone);
+    let me = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let my_port = me.local_addr().expect("local addr").port();
+    let path = |n: &str| dir.path().join(n).display().to_string();
+    let endpoints = vec![
+        format!("http://127.0.0.1:{gone_port}{}", path("a1")),
+        format!("http://127.0.0.1:{my_port}{}", path("b1")),
+        format!("http://127.0.0.1:{gone_port}{}", path("a2")),
+        format!("http://127.0.0.1:{my_port}{}", path("b2")),
+    ];
+    let cfg = StoreConfig::new(endpoints.clone());
+    let mut nc = node_config("127.0.0.1", my_port);
+    nc.startup_wait = Duration::from_millis(600);
+    let node = NodeDrives::prepare(&cfg, nc).expect("node prepared");
+    let _server = serve(me, RpcService::new(node.served(), internode_key()));
+    let started = std::time::Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(20), Store::open_on(cfg, node))
+        .await
+        .expect("bounded wait")
+        .expect_err("no deployment to join");
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    assert!(err.to_string().contains(&endpoints[0]), "{err}");
+    // Nothing was formatted on this node's drives.
+    assert!(!dir.path().join("b1").join(".tessera.sys").exists());
 }
