@@ -31,6 +31,7 @@ pub fn main() -> std::process::ExitCode {
             let config = Config::from_args(&args, |k| std::env::var(k).ok())?;
             serve(config).await
         }),
+        Command::Bench(args) => runtime.block_on(crate::bench::run_cli(args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

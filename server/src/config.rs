@@ -35,6 +35,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the S3 API on the given drives (MinIO ellipsis syntax: ./data{1...4}).
     Server(ServerArgs),
+    /// Load-generate against an S3 endpoint: PUT/GET MB/s, ops/s, latency (see docs/bench.md).
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Flags of `tessera server`.
@@ -388,7 +390,9 @@ mod tests {
             "./data{1...4}",
         ])
         .unwrap();
-        let Command::Server(args) = cli.command;
+        let Command::Server(args) = cli.command else {
+            panic!("not the server subcommand")
+        };
         let cfg = Config::from_args(&args, |_| None).unwrap();
         assert_eq!(cfg.endpoints, vec!["./data{1...4}".to_string()]);
         assert_eq!(
@@ -397,13 +401,17 @@ mod tests {
         );
         assert_eq!(cfg.region, "us-east-1");
         let cli = Cli::try_parse_from(["tessera", "server"]).unwrap();
-        let Command::Server(args) = cli.command;
+        let Command::Server(args) = cli.command else {
+            panic!("not the server subcommand")
+        };
         let cfg = Config::from_args(&args, |_| None).unwrap();
         assert_eq!(cfg.endpoints, vec![DEFAULT_ENDPOINTS.to_string()]);
         assert_eq!(cfg.address.port(), 9000);
         let cli = Cli::try_parse_from(["tessera", "server", "--certs-dir", "/nonexistent-certs"])
             .unwrap();
-        let Command::Server(args) = cli.command;
+        let Command::Server(args) = cli.command else {
+            panic!("not the server subcommand")
+        };
         assert!(matches!(
             Config::from_args(&args, |_| None),
             Err(ConfigError::CertsMissing(_))

@@ -6,6 +6,7 @@
 mod common;
 mod sign;
 
+mod bench;
 mod binary;
 mod buckets;
 mod copy;
