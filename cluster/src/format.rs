@@ -212,7 +212,18 @@ pub fn plan_startup(
     }
     if !unanswered.is_empty() && !gave_up {
         return Ok(Startup::Wait {
-            reason: format!("waiting for {} to answer", list(unanswered)),
+            reason: format!(
+                "waiting for {} to answer ({})",
+                list(unanswered.clone()),
+                unanswered
+                    .iter()
+                    .filter_map(|&i| match &probes[i] {
+                        Probe::Offline(why) => Some(why.as_str()),
+                        _ => None,
+                    })
+                    .next()
+                    .unwrap_or_default()
+            ),
             format_now: Vec::new(),
         });
     }

@@ -127,8 +127,10 @@ impl Store {
 
         let deadline = tokio::time::Instant::now() + node.config.startup_wait;
         let mut replaced: Vec<usize> = Vec::new();
+        // This node's fresh drives whose format write failed: offline from then on.
+        let mut unformattable: Vec<(usize, String)> = Vec::new();
         let (deployment_id, decisions) = loop {
-            let probes: Vec<Probe> = join_all((0..names.len()).map(|i| {
+            let mut probes: Vec<Probe> = join_all((0..names.len()).map(|i| {
                 let served = node.served[i].clone();
                 let remote = remotes[i].clone();
                 async move {
@@ -145,6 +147,9 @@ impl Store {
                 }
             }))
             .await;
+            for (i, why) in &unformattable {
+                probes[*i] = Probe::Offline(format!("could not be formatted: {why}"));
+            }
             let gave_up = tokio::time::Instant::now() >= deadline;
             let existing = probes.iter().any(|p| matches!(p, Probe::Formatted(_)));
             match plan_startup(&names, &probes, &local, &layout, gave_up)? {
@@ -152,6 +157,19 @@ impl Store {
                     deployment_id,
                     decisions,
                 } => {
+                    if gave_up {
+                        let missing: Vec<&str> = (0..names.len())
+                            .filter(|&i| !local[i] && !matches!(probes[i], Probe::Formatted(_)))
+                            .map(|i| names[i].as_str())
+                            .collect();
+                        if !missing.is_empty() {
+                            tracing::warn!(
+                                drives = ?missing,
+                                "startup: proceeding without peer drives that did not answer \
+                                 or were not formatted in time; they are used when they answer"
+                            );
+                        }
+                    }
                     if existing {
                         replaced.extend(decisions.iter().enumerate().filter_map(|(i, d)| {
                             (local[i] && matches!(d, Decision::Format(_))).then_some(i)
@@ -171,16 +189,18 @@ impl Store {
                             LocalDrive::write_format(&root, &f)
                         })
                         .await;
-                        match res {
-                            Ok(Ok(())) if existing => replaced.push(i),
-                            Ok(Ok(())) => {}
-                            Ok(Err(e)) => {
-                                tracing::warn!(drive = %names[i], error = %e, "format failed")
+                        let failure = match res {
+                            Ok(Ok(())) => {
+                                if existing {
+                                    replaced.push(i);
+                                }
+                                continue;
                             }
-                            Err(e) => {
-                                tracing::warn!(drive = %names[i], error = %e, "format failed")
-                            }
-                        }
+                            Ok(Err(e)) => e.to_string(),
+                            Err(e) => e.to_string(),
+                        };
+                        tracing::warn!(drive = %names[i], error = %failure, "format failed; drive offline");
+                        unformattable.push((i, failure));
                     }
                     if !formatted_some {
                         tokio::time::sleep(node.config.startup_poll).await;
