@@ -1,10 +1,10 @@
 //! tessera-server: the S3 HTTP API on top of the `cluster` engine, plus the pieces the binary
 //! wires together — typed configuration (`config`), TLS (`tls`), the accept loop
-//! (`listener`), health probes (`health`), the startup banner and CLI (`cli`), and the `tessera bench` load
-//! generator (`bench`). [`start`] opens
-//! the store, binds the listener and serves in the background; tests use it to run the real
-//! server on a real socket. This crate owns the S3 protocol only; storage semantics are the
-//! engine's and signature math is `sigv4`'s.
+//! (`listener`), health probes (`health`), the startup banner and CLI (`cli`) — and the
+//! `tessera bench` load generator (`bench`). [`start`] opens the store, binds the listener and
+//! serves in the background; tests use it to run the real server on a real socket. This crate
+//! owns the S3 protocol only; storage semantics are the engine's and signature math is
+//! `sigv4`'s.
 
 pub mod bench;
 pub mod cli;

@@ -431,12 +431,13 @@ async fn cleanup(client: &S3Client, bucket: &str, prefix: &str, ids: &Arc<Vec<u6
 pub async fn run_cli(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let opts = BenchOptions::from_args(&args, |k| std::env::var(k).ok())?;
     let json = args.json;
-    if !json {
-        println!("{}", Row::table_header());
-    }
+    let mut header = !json;
     let report = run(&opts, |row| {
         let line = if json { row.json() } else { row.table_line() };
         let mut out = std::io::stdout().lock();
+        if std::mem::take(&mut header) {
+            let _ = writeln!(out, "{}", Row::table_header());
+        }
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
     })
