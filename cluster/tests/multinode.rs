@@ -420,3 +420,101 @@ async fn a_fresh_node_gives_up_when_the_first_endpoints_node_never_comes() {
     // Nothing was formatted on this node's drives.
     assert!(!dir.path().join("b1").join(".tessera.sys").exists());
 }
+
+/// Times PUT (through `w`) and GET (through `r`): 64 MiB objects one at a time, and 4 KiB
+/// objects at concurrency 1 and 16. Returns (PUT MB/s, GET MB/s, small PUT ops/s c1,
+/// small GET ops/s c1, small PUT ops/s c16, small GET ops/s c16).
+async fn measure(w: &Store, r: &Store) -> [f64; 6] {
+    use std::time::Instant;
+    let b = bucket("bench");
+    w.make_bucket(&b).await.expect("bucket");
+    let big = data(64 << 20, 9);
+    let n_big = 4;
+    let t = Instant::now();
+    for i in 0..n_big {
+        put(w, &b, &format!("big{i}"), &big).await;
+    }
+    let put_mbs = (n_big * big.len()) as f64 / t.elapsed().as_secs_f64() / 1e6;
+    let t = Instant::now();
+    for i in 0..n_big {
+        assert_eq!(
+            get(r, &b, &format!("big{i}")).await.map(|v| v.len()),
+            Ok(big.len())
+        );
+    }
+    let get_mbs = (n_big * big.len()) as f64 / t.elapsed().as_secs_f64() / 1e6;
+    let small = data(4096, 10);
+    let mut out = [put_mbs, get_mbs, 0.0, 0.0, 0.0, 0.0];
+    for (slot, conc) in [(2, 1usize), (4, 16)] {
+        let ops = 480;
+        let t = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for c in 0..conc {
+            let (w, b, small) = (w.clone(), b.clone(), small.clone());
+            tasks.spawn(async move {
+                for i in (c..ops).step_by(conc) {
+                    put(&w, &b, &format!("s{conc}-{i}"), &small).await;
+                }
+            });
+        }
+        while let Some(x) = tasks.join_next().await {
+            x.expect("put task");
+        }
+        out[slot] = ops as f64 / t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for c in 0..conc {
+            let (r, b) = (r.clone(), b.clone());
+            tasks.spawn(async move {
+                for i in (c..ops).step_by(conc) {
+                    assert_eq!(
+                        get(&r, &b, &format!("s{conc}-{i}")).await.map(|v| v.len()),
+                        Ok(4096)
+                    );
+                }
+            });
+        }
+        while let Some(x) = tasks.join_next().await {
+            x.expect("get task");
+        }
+        out[slot + 1] = ops as f64 / t.elapsed().as_secs_f64();
+    }
+    out
+}
+
+/// One node with 8 local drives vs 4 nodes x 2 drives (PUT through A, GET through B),
+/// in one process over loopback. Prints the figures and the ratios.
+/// Run with `cargo test --release -p cluster --test multinode -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore]
+async fn throughput_one_node_vs_four() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let paths: Vec<String> = (0..8)
+        .map(|i| dir.path().join(format!("d{i}")).display().to_string())
+        .collect();
+    let single = Store::open(StoreConfig::new(paths))
+        .await
+        .expect("single node");
+    let one = measure(&single, &single).await;
+    drop(single);
+    let c = start_cluster().await;
+    let four = measure(&c.stores[0], &c.stores[1]).await;
+    let names = [
+        "PUT 64MiB MB/s",
+        "GET 64MiB MB/s",
+        "PUT 4KiB ops/s c1",
+        "GET 4KiB ops/s c1",
+        "PUT 4KiB ops/s c16",
+        "GET 4KiB ops/s c16",
+    ];
+    for i in 0..6 {
+        println!(
+            "{:<20} 1 node x 8 drives {:>9.1}   4 nodes x 2 drives {:>9.1}   ratio {:.2}",
+            names[i],
+            one[i],
+            four[i],
+            four[i] / one[i]
+        );
+    }
+    assert!(four.iter().all(|x| *x > 0.0));
+}
