@@ -88,7 +88,21 @@ impl Store {
     /// [`NodeConfig::startup_wait`]) for the others to answer and to agree on the
     /// deployment (rules: [`crate::format::plan_startup`]). This node's drives are opened
     /// locally, the peers' reached through one shared [`RpcClient`].
+    ///
+    /// When it fails (a drive refused, no deployment to join), this node's drives stop
+    /// offering themselves to the peers: they answer `online: false` from then on.
     pub async fn open_on(cfg: StoreConfig, node: NodeDrives) -> Result<Store, StoreError> {
+        let served: Vec<_> = node.served.iter().flatten().cloned().collect();
+        let opened = Store::start(cfg, node).await;
+        if let Err(e) = &opened {
+            for d in served {
+                d.set_failed(format!("its node did not start: {e}"));
+            }
+        }
+        opened
+    }
+
+    async fn start(cfg: StoreConfig, node: NodeDrives) -> Result<Store, StoreError> {
         let endpoints = expand_endpoints(&cfg.endpoints)?;
         let layout = SetLayout::new(endpoints.len(), cfg.parity)?;
         erasure::Geometry::new(layout.data, layout.parity, cfg.block_size)

@@ -12,8 +12,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cluster::drive::{Drive, RemoteDrive};
 use cluster::format::{FormatRecord, FORMAT_VERSION};
-use cluster::rpc::{self, InternodeKey, RpcService};
+use cluster::rpc::{self, InternodeKey, RpcClient, RpcService};
 use cluster::{
     drive::LocalDrive, ListQuery, NodeConfig, NodeDrives, Store, StoreConfig, StoreError,
 };
@@ -349,10 +350,25 @@ async fn a_node_with_drives_of_another_deployment_is_refused() {
     let cfg = StoreConfig::new(c.endpoints.clone());
     let node =
         NodeDrives::prepare(&cfg, node_config(&c.hosts[3], c.ports[3])).expect("node prepared");
+    let listener = tokio::net::TcpListener::bind((c.hosts[3].as_str(), c.ports[3]))
+        .await
+        .expect("port bound again");
+    c.servers[3] = Some(serve(
+        listener,
+        RpcService::new(node.served(), internode_key()),
+    ));
     let err = tokio::time::timeout(Duration::from_secs(30), Store::open_on(cfg, node))
         .await
         .expect("refused promptly")
         .expect_err("foreign drives refused");
+    // The refused node no longer offers its drives to the peers.
+    let remote = RemoteDrive::new(
+        &c.endpoints[endpoint_index(3, 0)],
+        RpcClient::new(internode_key()),
+    )
+    .expect("remote drive");
+    let info = remote.info().await.expect("the node still answers");
+    assert!(!info.online && info.format.is_none(), "{info:?}");
     match &err {
         StoreError::DriveRefused { drive, reason } => {
             assert_eq!(drive, &c.endpoints[endpoint_index(3, 0)]);
