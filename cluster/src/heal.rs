@@ -80,7 +80,7 @@ pub(crate) async fn heal_object(
 ) -> Result<HealReport, StoreError> {
     let set = store.set_for(b, k).clone();
     let (bucket, key) = (b.as_str(), k.as_str());
-    let _guard = store.inner.locks.lock(format!("{bucket}/{key}")).await;
+    let _guard = store.inner.locks.lock(format!("{bucket}/{key}")).await?;
     let records = read_records(&set, bucket, key).await;
     let mut report = HealReport::default();
     let settled = settle(&records, set.read_quorum())?;

@@ -36,6 +36,7 @@
 pub mod body;
 pub mod checksum;
 pub mod copy;
+pub mod dlock;
 pub mod drive;
 pub mod endpoints;
 pub mod error;

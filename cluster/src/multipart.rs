@@ -207,7 +207,7 @@ pub(crate) async fn upload_part(
     };
     let pkey = part_key(id.as_str(), part_number);
 
-    let guard = store.inner.locks.lock(lock_name(b, k)).await;
+    let guard = store.inner.locks.lock(lock_name(b, k)).await?;
     // The upload may have been completed or aborted while the body streamed.
     let previous = match settle_upload(&set, b, k, id).await {
         Ok(_) => read_all(&set, Table::Parts, &pkey).await,
@@ -327,7 +327,7 @@ pub(crate) async fn complete_multipart(
     precondition: Option<WritePrecondition>,
 ) -> Result<ObjectInfo, StoreError> {
     let set = store.set_for(b, k).clone();
-    let _guard = store.inner.locks.lock(lock_name(b, k)).await;
+    let _guard = store.inner.locks.lock(lock_name(b, k)).await?;
     let (upload, upload_slots) = settle_upload(&set, b, k, id).await?;
     let (stored, raw_parts) = settle_parts(&set, id).await?;
     if parts.is_empty() {
@@ -449,7 +449,7 @@ pub(crate) async fn abort_multipart(
     id: &UploadId,
 ) -> Result<(), StoreError> {
     let set = store.set_for(b, k).clone();
-    let _guard = store.inner.locks.lock(lock_name(b, k)).await;
+    let _guard = store.inner.locks.lock(lock_name(b, k)).await?;
     let (upload, _) = settle_upload(&set, b, k, id).await?;
     let ukey = upload_key(b.as_str(), k.as_str(), id.as_str());
     let range = ScanRange::prefix(&parts_prefix(id.as_str()), usize::MAX);

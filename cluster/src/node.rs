@@ -11,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::dlock::{LockConfig, LockTable};
 use crate::drive::{DataMove, Drive, DriveInfo, LocalDrive, RemoteDrive, ShardReader, ShardWriter};
 use crate::endpoints::expand_endpoints;
 use crate::format::Probe;
@@ -37,6 +38,8 @@ pub struct NodeConfig {
     pub startup_wait: Duration,
     /// How often startup probes the peers again while it waits.
     pub startup_poll: Duration,
+    /// Lease and retry timing of the distributed key locks (several nodes only).
+    pub locks: LockConfig,
 }
 
 impl Default for NodeConfig {
@@ -48,6 +51,7 @@ impl Default for NodeConfig {
             timeouts: RpcTimeouts::default(),
             startup_wait: Duration::from_secs(60),
             startup_poll: Duration::from_millis(250),
+            locks: LockConfig::default(),
         }
     }
 }
@@ -58,6 +62,9 @@ pub struct NodeDrives {
     pub(crate) config: NodeConfig,
     /// One per endpoint, in endpoint order: `Some` for this node's drives.
     pub(crate) served: Vec<Option<Arc<ServedDrive>>>,
+    /// This node's lock table: granted to its own store in-process and to peers through
+    /// its served drives (see [`Drive::lock_table`]).
+    pub(crate) lock_table: Arc<LockTable>,
 }
 
 impl NodeDrives {
@@ -65,6 +72,7 @@ impl NodeDrives {
     /// peer or the store asks.
     pub fn prepare(cfg: &StoreConfig, node: NodeConfig) -> Result<NodeDrives, StoreError> {
         let endpoints = expand_endpoints(&cfg.endpoints)?;
+        let lock_table = Arc::new(LockTable::new());
         let served = endpoints
             .iter()
             .map(|e| {
@@ -73,6 +81,7 @@ impl NodeDrives {
                         endpoint: e.to_string(),
                         root,
                         state: RwLock::new(Served::Starting),
+                        locks: lock_table.clone(),
                     })
                 })
             })
@@ -80,7 +89,13 @@ impl NodeDrives {
         Ok(NodeDrives {
             config: node,
             served,
+            lock_table,
         })
+    }
+
+    /// This node's lock table (what it grants to itself and to its peers).
+    pub fn lock_table(&self) -> Arc<LockTable> {
+        self.lock_table.clone()
     }
 
     /// `(endpoint, drive)` for every drive this node serves, for [`crate::rpc::RpcService`].
@@ -109,6 +124,7 @@ pub struct ServedDrive {
     endpoint: String,
     root: PathBuf,
     state: RwLock<Served>,
+    locks: Arc<LockTable>,
 }
 
 impl ServedDrive {
@@ -175,6 +191,10 @@ pub(crate) async fn probe_remote(drive: &RemoteDrive) -> Probe {
 impl Drive for ServedDrive {
     fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    fn lock_table(&self) -> Option<Arc<LockTable>> {
+        Some(self.locks.clone())
     }
 
     async fn info(&self) -> Result<DriveInfo, DriveError> {

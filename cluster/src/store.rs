@@ -11,8 +11,9 @@ use futures::future::join_all;
 
 use crate::body::ObjectBody;
 use crate::checksum::ChecksumAlgorithm;
+use crate::dlock::{DistLocker, LockNode};
 use crate::drive::{Drive, LocalDrive, OfflineDrive, RemoteDrive};
-use crate::endpoints::expand_endpoints;
+use crate::endpoints::{expand_endpoints, Endpoint};
 use crate::format::{plan_startup, Decision, Probe, Startup};
 use crate::heal::HealQueue;
 use crate::locks::KeyLocks;
@@ -127,6 +128,13 @@ impl Store {
                 node.config.timeouts.clone(),
                 node.config.transport,
             ))
+        };
+        let locks = match &client {
+            None => KeyLocks::new(),
+            Some(c) => KeyLocks::distributed(DistLocker::new(
+                lock_nodes(&endpoints, &local, &node, c),
+                node.config.locks.clone(),
+            )),
         };
         let mut remotes: Vec<Option<RemoteDrive>> = Vec::with_capacity(names.len());
         for (i, name) in names.iter().enumerate() {
@@ -283,7 +291,7 @@ impl Store {
                 layout,
                 block_size: cfg.block_size,
                 sets,
-                locks: KeyLocks::new(),
+                locks,
                 heal_queue: HealQueue::default(),
                 node,
             }),
@@ -385,7 +393,7 @@ impl Store {
     }
 
     async fn make_bucket_now(&self, b: &BucketName) -> Result<(), StoreError> {
-        let _guard = self.inner.locks.lock(format!("bucket\0{b}")).await;
+        let _guard = self.inner.locks.lock(format!("bucket\0{b}")).await?;
         match self.bucket_info(b).await {
             Ok(_) => return Err(StoreError::BucketExists),
             Err(StoreError::NoSuchBucket) => {}
@@ -449,7 +457,7 @@ impl Store {
     }
 
     async fn delete_bucket_now(&self, b: &BucketName) -> Result<(), StoreError> {
-        let _guard = self.inner.locks.lock(format!("bucket\0{b}")).await;
+        let _guard = self.inner.locks.lock(format!("bucket\0{b}")).await?;
         self.bucket_info(b).await?;
         let page = self
             .list_objects(
@@ -724,4 +732,28 @@ impl Store {
         let (this, b, k) = (self.clone(), b.clone(), k.clone());
         detached(async move { crate::heal::heal_object(&this, &b, &k).await }).await
     }
+}
+
+/// The nodes that vote on locks: this node (its own table) and every other distinct
+/// `host:port` among the URL endpoints.
+fn lock_nodes(
+    endpoints: &[Endpoint],
+    local: &[bool],
+    node: &NodeDrives,
+    client: &RpcClient,
+) -> Vec<LockNode> {
+    let mut out = vec![LockNode::Local(node.lock_table.clone())];
+    let mut seen = std::collections::HashSet::new();
+    for (e, here) in endpoints.iter().zip(local) {
+        if let (Endpoint::Url { host, port, .. }, false) = (e, here) {
+            let base = format!("http://{host}:{}", port.unwrap_or(80));
+            if seen.insert(base.clone()) {
+                out.push(LockNode::Remote {
+                    base,
+                    client: client.clone(),
+                });
+            }
+        }
+    }
+    out
 }

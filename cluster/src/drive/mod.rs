@@ -73,6 +73,12 @@ pub trait Drive: Send + Sync + std::fmt::Debug {
     /// How the operator named it.
     fn endpoint(&self) -> &str;
 
+    /// The lock table of the node serving this drive, when this process is that node and
+    /// shares it (see [`crate::dlock`]); the RPC service grants peers' locks from it.
+    fn lock_table(&self) -> Option<std::sync::Arc<crate::dlock::LockTable>> {
+        None
+    }
+
     async fn info(&self) -> Result<DriveInfo, DriveError>;
 
     /// Creates tmp/<tmp>/<file> for writing.

@@ -68,7 +68,7 @@ pub(crate) async fn commit_version(
     precondition: &Option<WritePrecondition>,
     extra: &ExtraOps<'_>,
 ) -> Result<(), StoreError> {
-    let _guard = store.locks.lock(format!("{bucket}/{key}")).await;
+    let _guard = store.locks.lock(format!("{bucket}/{key}")).await?;
     commit_version_locked(
         store,
         set,

@@ -18,7 +18,7 @@ pub(crate) async fn delete_object(
     bucket: &str,
     key: &str,
 ) -> Result<(), StoreError> {
-    let _guard = store.locks.lock(format!("{bucket}/{key}")).await;
+    let _guard = store.locks.lock(format!("{bucket}/{key}")).await?;
     let previous = read_records(set, bucket, key).await;
     if previous.iter().all(|r| matches!(r, Ok(None))) {
         return Ok(());

@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 
 use super::auth::{now_secs, InternodeKey, AUTH_HEADER, DATE_HEADER};
 use super::wire::{self, ErrorKind, Method, WireError};
+use crate::dlock::LockOp;
 use crate::DriveError;
 
 /// Bytes per second a working internode link sustains at the least; sizes the timeout of a
@@ -328,6 +329,34 @@ impl RpcClient {
             .await
             .map_err(|_| Self::offline(t, format!("no answer within {limit:?}")))??;
         Self::outcome(t, done)
+    }
+
+    /// One lock call to the node at `base` (`http://host:port`): whether it said yes.
+    pub(crate) async fn lock_call(
+        &self,
+        base: &str,
+        op: LockOp,
+        resource: &str,
+        uid: &str,
+        lease: Duration,
+    ) -> Result<bool, DriveError> {
+        let t = Target {
+            base: base.to_owned(),
+            drive: wire::LOCK_SEGMENT.to_owned(),
+            endpoint: format!("{base} (locks)"),
+        };
+        let method = match op {
+            LockOp::Grant => Method::LockGrant,
+            LockOp::Refresh => Method::LockRefresh,
+            LockOp::Release => Method::LockRelease,
+        };
+        let params = [
+            ("resource", resource.to_owned()),
+            ("uid", uid.to_owned()),
+            ("lease_ms", lease.as_millis().to_string()),
+        ];
+        let body = self.unary(&t, method, &params, None).await?;
+        Ok(body == b"1")
     }
 
     /// A call whose response is `len` shard bytes, streamed: the head must come within the

@@ -17,6 +17,7 @@ use http_body_util::{BodyExt as _, Full};
 
 use super::auth::{date_is_fresh, now_secs, InternodeKey, AUTH_HEADER, DATE_HEADER};
 use super::wire::{self, Method, WireError};
+use crate::dlock::{LockOp, LockTable};
 use crate::drive::{Drive, ShardReader};
 use crate::names::DataId;
 use crate::DriveError;
@@ -44,6 +45,7 @@ pub struct RpcService {
     key: InternodeKey,
     readers: Mutex<HashMap<u64, OpenReader>>,
     next_handle: AtomicU64,
+    locks: Arc<LockTable>,
 }
 
 struct OpenReader {
@@ -73,7 +75,13 @@ impl RpcService {
         // Handles start at a random point so a restarted node never mistakes an old handle
         // for one of its own.
         let start = uuid::Uuid::new_v4().as_u64_pair().0 >> 1;
+        // The node's lock table is shared with its own store through its served drives.
+        let locks = drives
+            .iter()
+            .find_map(|(_, d)| d.lock_table())
+            .unwrap_or_default();
         RpcService {
+            locks,
             drives: drives
                 .into_iter()
                 .map(|(e, d)| (wire::drive_segment(&e), d))
@@ -82,6 +90,11 @@ impl RpcService {
             readers: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(start),
         }
+    }
+
+    /// The lock table this service grants from (the node's own, when its drives carry it).
+    pub fn lock_table(&self) -> Arc<LockTable> {
+        self.locks.clone()
     }
 
     /// Shard readers currently held open for clients.
@@ -417,6 +430,27 @@ where
             method.http_method()
         )));
     }
+    let lock_op = match method {
+        Method::LockGrant => Some(LockOp::Grant),
+        Method::LockRefresh => Some(LockOp::Refresh),
+        Method::LockRelease => Some(LockOp::Release),
+        _ => None,
+    };
+    if (segment == wire::LOCK_SEGMENT) != lock_op.is_some() {
+        return error(&DriveError::Invalid(format!(
+            "{} is not served under {segment:?}",
+            method.as_str()
+        )));
+    }
+    if let Some(op) = lock_op {
+        let q = match wire::decode_query(req.uri().query().unwrap_or("")) {
+            Ok(q) => Query(q),
+            Err(e) => return error(&e),
+        };
+        return reply(lock_request(&state.locks, op, &q), |granted| {
+            ok_bytes(Bytes::from_static(if granted { b"1" } else { b"0" }))
+        });
+    }
     let Some(drive) = state.drives.get(segment).cloned() else {
         return error(&DriveError::Offline(format!(
             "this node serves no drive {segment:?}"
@@ -580,5 +614,21 @@ where
             };
             done(r.await)
         }
+        Method::LockGrant | Method::LockRefresh | Method::LockRelease => error(
+            &DriveError::Invalid("lock calls go to the lock table".into()),
+        ),
     }
+}
+
+/// Answers one lock call from this node's table: whether it was granted / refreshed /
+/// released.
+fn lock_request(table: &LockTable, op: LockOp, q: &Query) -> Result<bool, DriveError> {
+    let resource = q.get("resource")?;
+    let uid = q.get("uid")?;
+    let lease = Duration::from_millis(q.number::<u64>("lease_ms")?);
+    Ok(match op {
+        LockOp::Grant => table.grant(resource, uid, lease),
+        LockOp::Refresh => table.refresh(resource, uid, lease),
+        LockOp::Release => table.release(resource, uid),
+    })
 }

@@ -38,6 +38,10 @@ pub fn drive_segment(endpoint: &str) -> String {
     URL_SAFE_NO_PAD.encode(endpoint.as_bytes())
 }
 
+/// The path segment of the node's lock table (in place of a drive's): `~` is not in the
+/// base64url alphabet, so it never names a drive.
+pub const LOCK_SEGMENT: &str = "~locks";
+
 /// The remote operations, one per `Drive` call (plus the reader handle life cycle).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -56,10 +60,13 @@ pub enum Method {
     MetaGet,
     MetaScan,
     MetaApply,
+    LockGrant,
+    LockRefresh,
+    LockRelease,
 }
 
 impl Method {
-    const ALL: [Method; 15] = [
+    const ALL: [Method; 18] = [
         Method::Info,
         Method::CreateStaged,
         Method::Commit,
@@ -75,6 +82,9 @@ impl Method {
         Method::MetaGet,
         Method::MetaScan,
         Method::MetaApply,
+        Method::LockGrant,
+        Method::LockRefresh,
+        Method::LockRelease,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -94,6 +104,9 @@ impl Method {
             Method::MetaGet => "meta_get",
             Method::MetaScan => "meta_scan",
             Method::MetaApply => "meta_apply",
+            Method::LockGrant => "lock_grant",
+            Method::LockRefresh => "lock_refresh",
+            Method::LockRelease => "lock_release",
         }
     }
 

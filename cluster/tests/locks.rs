@@ -1,0 +1,316 @@
+//! Distributed key locks over real internode RPC sockets: nodes in one test process, each
+//! with its own lock table served by `rpc::serve` on a 127.0.0.1 listener. Pins mutual
+//! exclusion of holders on different nodes, that a dead holder's lease runs out (and not
+//! before), that a node cut off from the majority cannot lock, and that concurrent puts of
+//! one key through different nodes leave one whole version that every node reads alike.
+
+mod common;
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cluster::dlock::{DistLocker, LockConfig, LockNode, LockTable};
+use cluster::rpc::{self, InternodeKey, RpcClient, RpcService, RpcTimeouts};
+use cluster::{NodeConfig, NodeDrives, Store, StoreConfig, StoreError};
+use common::*;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+fn internode_key() -> InternodeKey {
+    InternodeKey::derive("root-access", "root-secret")
+}
+
+/// A node's RPC listener; dropping it stops the node from answering.
+struct RpcServer {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RpcServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn serve(listener: tokio::net::TcpListener, service: RpcService) -> RpcServer {
+    let service = Arc::new(service);
+    let task = tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            let s = service.clone();
+            conns.spawn(async move {
+                let svc = service_fn(move |req| {
+                    let s = s.clone();
+                    async move { Ok::<_, Infallible>(rpc::serve(&s, req).await) }
+                });
+                let b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let _ = b.serve_connection(TokioIo::new(stream), svc).await;
+            });
+        }
+    });
+    RpcServer { task }
+}
+
+/// Lock tables only: `n` nodes, each serving its table (no drives).
+struct LockNodes {
+    tables: Vec<Arc<LockTable>>,
+    bases: Vec<String>,
+    servers: Vec<Option<RpcServer>>,
+}
+
+async fn lock_nodes(n: usize) -> LockNodes {
+    let mut out = LockNodes {
+        tables: Vec::new(),
+        bases: Vec::new(),
+        servers: Vec::new(),
+    };
+    for _ in 0..n {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        out.bases
+            .push(format!("http://{}", l.local_addr().expect("local addr")));
+        let service = RpcService::new(Vec::new(), internode_key());
+        out.tables.push(service.lock_table());
+        out.servers.push(Some(serve(l, service)));
+    }
+    out
+}
+
+fn client() -> RpcClient {
+    RpcClient::with_timeouts(
+        internode_key(),
+        RpcTimeouts {
+            connect: Duration::from_millis(500),
+            unary: Duration::from_secs(2),
+            stream_idle: Duration::from_secs(2),
+        },
+    )
+}
+
+impl LockNodes {
+    /// Node `me`'s locker: its own table in-process, the others over RPC.
+    fn locker(&self, me: usize, cfg: LockConfig) -> DistLocker {
+        let c = client();
+        let nodes = (0..self.tables.len())
+            .map(|i| {
+                if i == me {
+                    LockNode::Local(self.tables[i].clone())
+                } else {
+                    LockNode::Remote {
+                        base: self.bases[i].clone(),
+                        client: c.clone(),
+                    }
+                }
+            })
+            .collect();
+        DistLocker::new(nodes, cfg)
+    }
+}
+
+fn cfg(lease_ms: u64, acquire_ms: u64) -> LockConfig {
+    LockConfig {
+        lease: Duration::from_millis(lease_ms),
+        refresh: Duration::from_millis(lease_ms / 3),
+        acquire_timeout: Duration::from_millis(acquire_ms),
+        request_timeout: Duration::from_secs(1),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn holders_on_different_nodes_exclude_each_other() {
+    let nodes = lock_nodes(4).await;
+    let inside = Arc::new(AtomicBool::new(false));
+    let counter = Arc::new(AtomicUsize::new(0));
+    const ROUNDS: usize = 15;
+    let mut writers = Vec::new();
+    for me in 0..3 {
+        let locker = nodes.locker(me, cfg(5_000, 30_000));
+        let (inside, counter) = (inside.clone(), counter.clone());
+        writers.push(tokio::spawn(async move {
+            for _ in 0..ROUNDS {
+                let g = locker.lock("bucket/contended").await.expect("locked");
+                assert!(
+                    !inside.swap(true, Ordering::SeqCst),
+                    "two holders inside at once"
+                );
+                let before = counter.load(Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                counter.store(before + 1, Ordering::SeqCst);
+                inside.store(false, Ordering::SeqCst);
+                drop(g);
+            }
+        }));
+    }
+    for w in tokio::time::timeout(Duration::from_secs(90), futures::future::join_all(writers))
+        .await
+        .expect("writers finish in time")
+    {
+        w.expect("writer ran");
+    }
+    assert_eq!(counter.load(Ordering::SeqCst), 3 * ROUNDS, "no lost update");
+
+    // Uncontended round trip (grant on a majority of 4 over loopback), distinct keys.
+    let locker = nodes.locker(0, cfg(5_000, 5_000));
+    let n = 50;
+    let t = Instant::now();
+    for i in 0..n {
+        let g = locker.lock(&format!("bucket/k{i}")).await.expect("locked");
+        drop(g);
+    }
+    let per = t.elapsed() / n;
+    println!("uncontended lock acquisition, 4 nodes: {per:?} per lock");
+    assert!(per < Duration::from_millis(500), "{per:?}");
+    // Every release arrives: the tables empty out.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while nodes.tables.iter().any(|t| t.held() > 0) {
+        assert!(Instant::now() < deadline, "releases never arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_holders_lease_expires_and_not_before() {
+    let mut nodes = lock_nodes(3).await;
+    let lease = 1_200;
+    let holder = nodes.locker(0, cfg(lease, 2_000));
+    let g = holder.lock("bucket/k").await.expect("holder locks");
+    // Refreshes keep it past its lease: another node cannot take it meanwhile.
+    let other_quick = nodes.locker(1, cfg(lease, 300));
+    tokio::time::sleep(Duration::from_millis(2 * lease)).await;
+    let early = other_quick.lock("bucket/k").await;
+    assert!(
+        matches!(early, Err(StoreError::WriteQuorum { need: 2, .. })),
+        "a refreshed lock was taken: {early:?}"
+    );
+    // The holder dies: no refresh, no release, and its node stops answering.
+    g.abandon();
+    nodes.servers[0] = None;
+    let died = Instant::now();
+    let early = other_quick.lock("bucket/k").await;
+    assert!(early.is_err(), "taken before the lease ran out: {early:?}");
+    let other = nodes.locker(1, cfg(lease, 10_000));
+    let g2 = other.lock("bucket/k").await.expect("taken after the lease");
+    let waited = died.elapsed();
+    // The last refresh was at most lease/3 before the death.
+    assert!(
+        waited >= Duration::from_millis(lease * 2 / 3 - 100),
+        "taken after only {waited:?}"
+    );
+    assert!(waited < Duration::from_millis(lease + 2_000), "{waited:?}");
+    // A late release by the dead holder's id would free nothing: the new id holds it.
+    assert!(!nodes.tables[1].release("bucket/k", "some-old-id"));
+    assert!(nodes.tables[1].held() == 1 && nodes.tables[2].held() == 1);
+    drop(g2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_alone_cannot_lock() {
+    let mut nodes = lock_nodes(3).await;
+    let alone = nodes.locker(0, cfg(5_000, 800));
+    nodes.servers[1] = None;
+    nodes.servers[2] = None;
+    let t = Instant::now();
+    let r = alone.lock("bucket/k").await;
+    assert!(
+        matches!(r, Err(StoreError::WriteQuorum { ok: 1, need: 2 })),
+        "{r:?}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    // What it got on itself is given back.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while nodes.tables[0].held() > 0 {
+        assert!(Instant::now() < deadline, "own grant never released");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+const NODES: usize = 4;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_puts_through_different_nodes_leave_one_whole_version() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut listeners = Vec::new();
+    for _ in 0..NODES {
+        listeners.push(
+            tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind"),
+        );
+    }
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local addr").port())
+        .collect();
+    let mut endpoints = vec![String::new(); 2 * NODES];
+    for n in 0..NODES {
+        for d in 0..2 {
+            let path = dir.path().join(format!("node{n}")).join(format!("d{d}"));
+            endpoints[d * NODES + n] = format!("http://127.0.0.1:{}{}", ports[n], path.display());
+        }
+    }
+    let cfg = StoreConfig::new(endpoints);
+    let mut opening = Vec::new();
+    let mut servers = Vec::new();
+    for (n, listener) in listeners.into_iter().enumerate() {
+        let node = NodeDrives::prepare(
+            &cfg,
+            NodeConfig {
+                local_addresses: Some(vec![("127.0.0.1".to_owned(), ports[n])]),
+                internode_key: Some(internode_key()),
+                startup_wait: Duration::from_secs(20),
+                startup_poll: Duration::from_millis(50),
+                ..NodeConfig::default()
+            },
+        )
+        .expect("node prepared");
+        servers.push(serve(
+            listener,
+            RpcService::new(node.served(), internode_key()),
+        ));
+        let cfg = cfg.clone();
+        opening.push(tokio::spawn(Store::open_on(cfg, node)));
+    }
+    let stores: Vec<Store> =
+        tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(opening))
+            .await
+            .expect("startup in time")
+            .into_iter()
+            .map(|s| s.expect("task ran").expect("node opens"))
+            .collect();
+    let stores = Arc::new(stores);
+    let b = bucket("contended");
+    stores[0].make_bucket(&b).await.expect("bucket made");
+    let payloads: Vec<Vec<u8>> = (0..NODES)
+        .map(|n| data(150_000 + n * 7_000, n as u64 + 1))
+        .collect();
+    for round in 0..3 {
+        let puts = (0..NODES).map(|n| {
+            let (stores, b, p) = (stores.clone(), b.clone(), payloads[n].clone());
+            tokio::spawn(async move {
+                put(&stores[n], &b, "same", &p).await;
+            })
+        });
+        tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(puts))
+            .await
+            .expect("puts finish in time")
+            .into_iter()
+            .for_each(|r| r.expect("put task ran"));
+        let first = get(&stores[0], &b, "same").await.expect("readable");
+        assert!(payloads.contains(&first), "round {round}: a torn object");
+        let etag = stores[0]
+            .head_object(&b, &key("same"))
+            .await
+            .expect("head")
+            .etag;
+        for s in stores.iter() {
+            assert_eq!(get(s, &b, "same").await.as_deref(), Ok(&first[..]));
+            assert_eq!(
+                s.head_object(&b, &key("same")).await.expect("head").etag,
+                etag
+            );
+        }
+    }
+    drop(servers);
+}
