@@ -21,7 +21,7 @@ use crate::types::{ByteRange, GetObject};
 use crate::StoreError;
 
 /// Data bytes decoded per batch of blocks (bounds memory per request).
-const BATCH_BYTES: usize = 4 << 20;
+const BATCH_BYTES: usize = 2 << 20;
 /// Batches up to this size decode on the async thread (microseconds of work).
 const INLINE_DECODE_MAX: usize = 64 << 10;
 
@@ -416,7 +416,9 @@ impl ObjectReader {
 
     /// Streams object bytes `range` (the first part is already open).
     fn stream(mut self, range: Range<u64>) -> ByteStream {
-        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(2);
+        // One decoded batch waits while the next is read: enough to keep the socket busy, and
+        // a stream never holds more than about three batches (data plus shards) at once.
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(1);
         tokio::spawn(async move {
             let res = self.send_range(range, &tx).await;
             if let Err(e) = res {
