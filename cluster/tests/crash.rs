@@ -115,7 +115,7 @@ fn acknowledged_writes_survive_sigkill_and_nothing_torn_is_visible() {
     let iterations: usize = std::env::var("CRASH_ITERATIONS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(160);
+        .unwrap_or(300);
     let dir = tempfile::tempdir().expect("temp dir");
     let pattern = format!("{}/d{{1...4}}", dir.path().display());
     let drives: Vec<_> = (1..=4).map(|i| dir.path().join(format!("d{i}"))).collect();
