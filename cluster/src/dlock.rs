@@ -144,11 +144,18 @@ impl LockNode {
     }
 }
 
+/// A release in flight: its number, and a channel closed when it is done.
+type PendingRelease = (u64, tokio::sync::watch::Receiver<()>);
+
 /// Takes locks on a majority of `nodes`. See the module docs. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct DistLocker {
     nodes: Arc<Vec<LockNode>>,
     cfg: LockConfig,
+    /// Releases still in flight to peers, per resource: (their number, closed when done).
+    /// A new `lock` of the resource waits for them instead of colliding with them.
+    pending: Arc<Mutex<HashMap<String, PendingRelease>>>,
+    next_release: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Holds a distributed lock: refreshed while it lives, released when dropped.
@@ -165,6 +172,8 @@ impl DistLocker {
         DistLocker {
             nodes: Arc::new(nodes),
             cfg,
+            pending: Arc::default(),
+            next_release: Arc::default(),
         }
     }
 
@@ -185,28 +194,67 @@ impl DistLocker {
         .await
     }
 
-    /// Releases `uid` on the nodes flagged in `on` (all when `None`), in the background.
+    /// Releases `uid` on the nodes flagged in `on` (all when `None`): this node's own table
+    /// at once (so the next local writer finds it free), the peers in the background.
     fn release_in_background(&self, resource: &str, uid: &str, on: Option<Vec<bool>>) {
+        let wanted = |i: usize| on.as_ref().is_none_or(|on| on[i]);
+        for (i, n) in self.nodes.iter().enumerate() {
+            if let (LockNode::Local(t), true) = (n, wanted(i)) {
+                t.release(resource, uid);
+            }
+        }
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let nodes = self.nodes.clone();
+        let remote: Vec<LockNode> = (self.nodes.iter().enumerate())
+            .filter(|(i, n)| matches!(n, LockNode::Remote { .. }) && wanted(*i))
+            .map(|(_, n)| n.clone())
+            .collect();
+        if remote.is_empty() {
+            return;
+        }
         let (resource, uid) = (resource.to_owned(), uid.to_owned());
         let (lease, limit) = (self.cfg.lease, self.cfg.request_timeout);
+        let number = self
+            .next_release
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (done, rx) = tokio::sync::watch::channel(());
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(resource.clone(), (number, rx));
+        let pending = self.pending.clone();
         rt.spawn(async move {
-            join_all(nodes.iter().enumerate().filter_map(|(i, n)| {
-                if on.as_ref().is_some_and(|on| !on[i]) {
-                    return None;
-                }
+            join_all(remote.iter().map(|n| {
                 let (resource, uid) = (resource.as_str(), uid.as_str());
-                Some(async move {
+                async move {
                     let _ =
                         tokio::time::timeout(limit, n.ask(LockOp::Release, resource, uid, lease))
                             .await;
-                })
+                }
             }))
             .await;
+            let mut p = pending.lock().unwrap_or_else(|p| p.into_inner());
+            if p.get(&resource).is_some_and(|(n, _)| *n == number) {
+                p.remove(&resource);
+            }
+            drop(done);
         });
+    }
+
+    /// Waits (at most a request timeout) for this node's own releases of `resource` that
+    /// are still on their way to the peers.
+    async fn settle(&self, resource: &str) {
+        let rx = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(resource)
+            .map(|(_, rx)| rx.clone());
+        if let Some(mut rx) = rx {
+            // `changed` fails once the release task drops its sender.
+            let _ = tokio::time::timeout(self.cfg.request_timeout, rx.changed()).await;
+        }
     }
 
     /// Waits for `resource`'s lock on a majority of the nodes, until the acquire timeout
@@ -217,6 +265,7 @@ impl DistLocker {
         let mut best = 0;
         let mut backoff = Duration::from_millis(5);
         loop {
+            self.settle(resource).await;
             let uid = uuid::Uuid::new_v4().to_string();
             let granted = self.round(LockOp::Grant, resource, &uid).await;
             let ok = granted.iter().filter(|g| **g).count();
@@ -303,4 +352,47 @@ impl Drop for DistGuard {
 /// A number in `0..n` from a fresh uuid's randomness (no extra dependency).
 fn rand_below(n: u64) -> u64 {
     uuid::Uuid::new_v4().as_u64_pair().1 % n.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_grants_one_holder_until_release_or_expiry() {
+        let t = LockTable::new();
+        let lease = Duration::from_millis(150);
+        assert!(t.grant("k", "a", lease));
+        assert!(!t.grant("k", "b", lease), "held by a");
+        assert!(t.grant("k", "a", lease), "a's own grant is renewed");
+        assert!(!t.refresh("k", "b", lease), "b holds nothing to refresh");
+        assert!(!t.release("k", "b"), "b cannot free a's lock");
+        assert!(t.release("k", "a"));
+        assert!(t.grant("k", "b", lease), "free again");
+        std::thread::sleep(lease + Duration::from_millis(50));
+        assert_eq!(t.held(), 0, "expired");
+        assert!(!t.refresh("k", "c", lease));
+        assert!(t.grant("k", "c", lease), "an expired grant is taken over");
+        assert!(!t.refresh("k", "b", lease), "b lost it for good");
+        assert!(!t.release("k", "b"), "a late release frees nothing");
+        assert_eq!(t.held(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_single_node_locker_is_its_own_majority() {
+        let t = Arc::new(LockTable::new());
+        let cfg = LockConfig {
+            acquire_timeout: Duration::from_millis(200),
+            ..LockConfig::default()
+        };
+        let l = DistLocker::new(vec![LockNode::Local(t.clone())], cfg);
+        let g = l.lock("k").await.expect("locked");
+        assert!(matches!(
+            l.lock("k").await,
+            Err(StoreError::WriteQuorum { ok: 0, need: 1 })
+        ));
+        drop(g);
+        assert_eq!(t.held(), 0, "the local grant is released at once");
+        let _g = l.lock("k").await.expect("locked again");
+    }
 }
