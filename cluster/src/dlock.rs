@@ -36,7 +36,8 @@ impl Default for LockConfig {
         LockConfig {
             lease: Duration::from_secs(30),
             refresh: Duration::from_secs(10),
-            acquire_timeout: Duration::from_secs(30),
+            // Longer than a lease: a writer waiting on a dead holder's key gets it.
+            acquire_timeout: Duration::from_secs(45),
             request_timeout: Duration::from_secs(2),
         }
     }

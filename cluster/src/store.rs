@@ -734,26 +734,34 @@ impl Store {
     }
 }
 
-/// The nodes that vote on locks: this node (its own table) and every other distinct
-/// `host:port` among the URL endpoints.
+/// The nodes that vote on locks: one vote per distinct `host:port` among the URL endpoints,
+/// exactly as every node counts them. Names served here vote with this node's own table
+/// (in-process); a node named twice votes twice on every node's count, so any two
+/// majorities still share a table. A node serving no endpoint (a gateway) has no vote.
 fn lock_nodes(
     endpoints: &[Endpoint],
     local: &[bool],
     node: &NodeDrives,
     client: &RpcClient,
 ) -> Vec<LockNode> {
-    let mut out = vec![LockNode::Local(node.lock_table.clone())];
+    let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (e, here) in endpoints.iter().zip(local) {
-        if let (Endpoint::Url { host, port, .. }, false) = (e, here) {
-            let base = format!("http://{host}:{}", port.unwrap_or(80));
-            if seen.insert(base.clone()) {
-                out.push(LockNode::Remote {
-                    base,
-                    client: client.clone(),
-                });
-            }
+        let base = match e {
+            Endpoint::Url { host, port, .. } => format!("http://{host}:{}", port.unwrap_or(80)),
+            Endpoint::Local(_) => "local".to_owned(),
+        };
+        if !seen.insert(base.clone()) {
+            continue;
         }
+        out.push(if *here {
+            LockNode::Local(node.lock_table.clone())
+        } else {
+            LockNode::Remote {
+                base,
+                client: client.clone(),
+            }
+        });
     }
     out
 }
