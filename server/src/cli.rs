@@ -73,7 +73,6 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
 /// The startup banner: endpoint, credentials, layout and copy-paste client lines.
 pub fn banner(config: &Config, server: &RunningServer) -> String {
     let endpoint = server.endpoint();
-    let layout = server.store.layout();
     let c = &config.credentials;
     let mut s = String::new();
     s.push_str("Tessera S3 server\n");
@@ -84,10 +83,19 @@ pub fn banner(config: &Config, server: &RunningServer) -> String {
     if c.source == CredentialSource::DevelopmentDefault {
         s.push_str("WARNING: using the development default credentials; set TESSERA_ROOT_USER and TESSERA_ROOT_PASSWORD\n");
     }
-    s.push_str(&format!(
-        "Layout: {} set(s) x {} drives, EC {}+{}\n",
-        layout.sets, layout.drives_per_set, layout.data_shards, layout.parity_shards
-    ));
+    match server.store() {
+        Some(store) => {
+            let layout = store.layout();
+            s.push_str(&format!(
+                "Layout: {} set(s) x {} drives, EC {}+{}\n",
+                layout.sets, layout.drives_per_set, layout.data_shards, layout.parity_shards
+            ));
+        }
+        None => s.push_str(&format!(
+            "Layout: one of several nodes, {} drive(s) here; the store opens once the peers answer (see /health/ready)\n",
+            server.drives_here
+        )),
+    }
     s.push_str("\naws-cli:\n");
     s.push_str(&format!(
         "  export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={}\n",

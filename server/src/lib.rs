@@ -1,28 +1,36 @@
 //! tessera-server: the S3 HTTP API on top of the `cluster` engine, plus the pieces the binary
 //! wires together — typed configuration (`config`), TLS (`tls`), the accept loop
 //! (`listener`), health probes (`health`), the startup banner and CLI (`cli`) — and the
-//! `tessera bench` load generator (`bench`). [`start`] opens the store, binds the listener and
-//! serves in the background; tests use it to run the real server on a real socket. This crate
+//! `tessera bench` load generator (`bench`), the front door routing RPC / health / S3
+//! (`front`) and this node's place among the endpoints (`node`). [`start`] runs the server in
+//! the background (single node: opens the store, then binds; several nodes: binds, serves
+//! the internode RPC, then opens the store); tests use it to run the real server on a real
+//! socket. This crate
 //! owns the S3 protocol only; storage semantics are the engine's and signature math is
 //! `sigv4`'s.
 
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod front;
 pub mod health;
 pub mod listener;
+pub mod node;
 pub mod s3;
 pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use cluster::{Store, StoreConfig};
+use cluster::rpc::{InternodeKey, RpcService};
+use cluster::{NodeConfig, NodeDrives, Store, StoreConfig};
+
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use config::Config;
+pub use front::Front;
 pub use s3::S3Service;
 
 /// Why the server could not start.
@@ -42,6 +50,12 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Several nodes, and none of the endpoints is this node's.
+    #[error(
+        "none of the endpoints is served by this node (bound on {0}): pass --address with the \
+         host:port the endpoint URLs use for this node"
+    )]
+    NotInEndpoints(SocketAddr),
 }
 
 /// A server running in the background of the current tokio runtime.
@@ -51,10 +65,14 @@ pub struct RunningServer {
     pub local_addr: SocketAddr,
     /// `true` when serving HTTPS.
     pub tls: bool,
-    /// The engine (tests inspect it to check that failed requests changed nothing).
-    pub store: Store,
+    /// `true` when this node is one of several (the store opens in the background).
+    pub multi_node: bool,
+    /// How many drives this node serves itself, and how many nodes the endpoints name.
+    pub drives_here: usize,
+    front: Arc<Front>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
+    opener: Option<JoinHandle<()>>,
 }
 
 impl RunningServer {
@@ -72,21 +90,51 @@ impl RunningServer {
         format!("{scheme}://{ip}:{}", self.local_addr.port())
     }
 
+    /// The engine, once open (always, for a single node).
+    pub fn store(&self) -> Option<Store> {
+        self.front.s3().map(|s| s.store.clone())
+    }
+
     /// Stops accepting connections and waits for the accept loop to end.
     pub async fn shutdown(self) {
+        if let Some(o) = &self.opener {
+            o.abort();
+        }
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
     }
 }
 
-/// Opens the store, binds the listener and starts serving in the background.
-pub async fn start(config: Config) -> Result<RunningServer, StartError> {
-    let store = Store::open(StoreConfig {
+fn store_config(config: &Config) -> StoreConfig {
+    StoreConfig {
         endpoints: config.endpoints.clone(),
         parity: config.parity,
         block_size: config.block_size,
-    })
-    .await?;
+    }
+}
+
+fn s3_service(config: &Config, store: Store) -> Arc<S3Service> {
+    Arc::new(S3Service::new(
+        store,
+        &config.region,
+        config.domains.clone(),
+        &config.credentials.access_key,
+        &config.credentials.secret_key,
+    ))
+}
+
+/// Runs the server in the background. A single node (local paths, or URLs naming one
+/// `host:port`) opens its store first and binds after. Several nodes bind first, serve the
+/// internode RPC and health at once, answer S3 with `503 SlowDown` until the store opened
+/// (in the background: it waits for the peers), then serve S3.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    let endpoints = node::expand(&config.endpoints)?;
+    let multi_node = node::is_multi_node(&endpoints);
+    let store = if multi_node {
+        None
+    } else {
+        Some(Store::open(store_config(&config)).await?)
+    };
     let tls = match &config.tls {
         Some(paths) => Some(tls::acceptor(&paths.cert, &paths.key)?),
         None => None,
@@ -101,21 +149,67 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         addr: config.address,
         source,
     })?;
-    let service = Arc::new(S3Service::new(
-        store.clone(),
-        &config.region,
-        config.domains.clone(),
-        &config.credentials.access_key,
-        &config.credentials.secret_key,
-    ));
+    let (front, opening, drives_here) = match store {
+        Some(store) => {
+            let n = endpoints.len();
+            (Arc::new(Front::ready(s3_service(&config, store))), None, n)
+        }
+        None => {
+            let own = node::own_addresses(local_addr, &endpoints).await;
+            let key = InternodeKey::derive(
+                &config.credentials.access_key,
+                &config.credentials.secret_key,
+            );
+            let node_cfg = NodeConfig {
+                local_addresses: Some(own),
+                internode_key: Some(key.clone()),
+                ..NodeConfig::default()
+            };
+            let cfg = store_config(&config);
+            let drives = NodeDrives::prepare(&cfg, node_cfg)?;
+            let served = drives.served();
+            if served.is_empty() {
+                return Err(StartError::NotInEndpoints(local_addr));
+            }
+            let n = served.len();
+            let front = Arc::new(Front::starting(RpcService::new(served, key)));
+            (front, Some((cfg, drives)), n)
+        }
+    };
     let (shutdown, rx) = watch::channel(false);
     let is_tls = tls.is_some();
-    let task = tokio::spawn(listener::serve(listener, tls, service, rx));
+    let task = tokio::spawn(listener::serve(listener, tls, front.clone(), rx));
+    let opener = opening.map(|(cfg, drives)| {
+        let front = front.clone();
+        let config = config.clone();
+        tokio::spawn(async move {
+            match Store::open_on(cfg, drives).await {
+                Ok(store) => {
+                    let l = store.layout();
+                    tracing::info!(
+                        sets = l.sets,
+                        drives_per_set = l.drives_per_set,
+                        data = l.data_shards,
+                        parity = l.parity_shards,
+                        "store open; serving S3"
+                    );
+                    front.open(s3_service(&config, store));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the store could not open; S3 requests get 503");
+                    front.fail(e.to_string());
+                }
+            }
+        })
+    });
     Ok(RunningServer {
         local_addr,
         tls: is_tls,
-        store,
+        multi_node,
+        drives_here,
+        front,
         shutdown,
         task,
+        opener,
     })
 }

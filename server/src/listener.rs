@@ -1,6 +1,6 @@
 //! The accept loop: binds nothing itself (it receives a bound listener), sets TCP_NODELAY on
 //! every accepted socket, optionally completes a TLS handshake, and serves each connection
-//! with hyper-util's auto builder (HTTP/1.1 with keep-alive, HTTP/2 when the client speaks it,
+//! with hyper-util's auto builder (through [`Front`]) (HTTP/1.1 with keep-alive, HTTP/2 when the client speaks it,
 //! e.g. via ALPN over TLS). Stops accepting when told to shut down. Knows nothing about S3.
 
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::s3::S3Service;
+use crate::front::Front;
 
 /// hyper's read buffer; request heads larger than this get 431 from hyper itself. Smaller
 /// oversized heads reach the S3 layer, which answers `RequestHeaderSectionTooLarge`.
@@ -42,7 +42,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
-    service: Arc<S3Service>,
+    service: Arc<Front>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let builder = builder();

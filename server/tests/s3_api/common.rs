@@ -108,7 +108,8 @@ impl TestServer {
         let b = cluster::BucketName::new(bucket).unwrap();
         let page = self
             .server
-            .store
+            .store()
+            .expect("single node: store open")
             .list_objects(
                 &b,
                 &cluster::ListQuery {

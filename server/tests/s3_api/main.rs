@@ -12,6 +12,7 @@ mod buckets;
 mod copy;
 mod integrity;
 mod list;
+mod multinode;
 mod multipart;
 mod objects;
 mod raw_auth;

@@ -330,7 +330,10 @@ async fn small_gets_on_one_keep_alive_connection_are_fast() {
     // With Nagle + delayed ACKs every request waits ~40 ms for the ACK of its first segment;
     // with TCP_NODELAY a request takes a few ms at most. The median ignores scheduling spikes
     // of a loaded machine, which the mean would not.
-    assert!(median < Duration::from_millis(25), "median {median:?} per GET");
+    assert!(
+        median < Duration::from_millis(25),
+        "median {median:?} per GET"
+    );
 }
 
 #[tokio::test]

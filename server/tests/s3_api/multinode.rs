@@ -1,0 +1,279 @@
+//! Several `tessera` processes, one deployment: four child processes of the real binary on
+//! 127.0.0.1 with four ports, two drives each (8 drives, EC 4+4), the same explicit endpoint
+//! list and root credentials. Pins that they all become ready, that any node reads
+//! byte-identically what another wrote, that with one node SIGKILLed reads and writes go on
+//! and `/health/cluster` stays 200, that with two gone reads go on while writes get
+//! `503 SlowDown` with an S3 XML body, and that a node whose peers never answer serves
+//! health and answers S3 with 503 until its store opens. Every child is killed on drop.
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+
+use super::common::{bytes, parse_response, raw, sdk_client, ACCESS_KEY, SECRET_KEY};
+use super::sign::signed_request;
+
+/// The running children; each is SIGKILLed and reaped on drop.
+struct Nodes(Vec<Option<std::process::Child>>);
+
+impl Nodes {
+    fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.0[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for i in 0..self.0.len() {
+            self.kill(i);
+        }
+    }
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    // Held together so the OS hands out distinct ports, released just before the children bind.
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("local addr").port())
+        .collect()
+}
+
+fn spawn_node(port: u16, endpoints: &[String], secret: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("server")
+        .arg("--address")
+        .arg(format!("127.0.0.1:{port}"))
+        .args(endpoints)
+        .env("TESSERA_ROOT_USER", ACCESS_KEY)
+        .env("TESSERA_ROOT_PASSWORD", secret)
+        .env_remove("MINIO_ROOT_USER")
+        .env_remove("MINIO_ROOT_PASSWORD")
+        .env_remove("TESSERA_ADDRESS")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(node_log(port))
+        .spawn()
+        .expect("spawn tessera")
+}
+
+/// Where a node's log goes: `TESSERA_TEST_NODE_LOGS=<dir>` keeps one file per port.
+fn node_log(port: u16) -> Stdio {
+    std::env::var_os("TESSERA_TEST_NODE_LOGS")
+        .and_then(|d| {
+            std::fs::File::create(std::path::Path::new(&d).join(format!("{port}.log"))).ok()
+        })
+        .map(Stdio::from)
+        .unwrap_or_else(Stdio::null)
+}
+
+async fn probe(port: u16, path: &str) -> Option<u16> {
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().ok()?;
+    let req = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    let fut = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        s.write_all(req.as_bytes()).await.ok()?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.ok()?;
+        let head = String::from_utf8_lossy(&buf);
+        head.split_whitespace().nth(1)?.parse().ok()
+    };
+    tokio::time::timeout(Duration::from_secs(5), fut)
+        .await
+        .ok()
+        .flatten()
+}
+
+async fn wait_ready(port: u16, within: Duration) {
+    let started = Instant::now();
+    while started.elapsed() < within {
+        if probe(port, "/health/ready").await == Some(200) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("node on port {port} not ready within {within:?}");
+}
+
+/// One URL per drive: node `n` (1-based) serves `<dir>/n{n}/d1` and `<dir>/n{n}/d2`.
+fn endpoint_list(dir: &std::path::Path, ports: &[u16]) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in 1..=2 {
+        for (i, p) in ports.iter().enumerate() {
+            out.push(format!(
+                "http://127.0.0.1:{p}{}/n{}/d{d}",
+                dir.display(),
+                i + 1
+            ));
+        }
+    }
+    out
+}
+
+fn client(port: u16) -> aws_sdk_s3::Client {
+    sdk_client(&format!("http://127.0.0.1:{port}"), None)
+}
+
+async fn get(c: &aws_sdk_s3::Client, key: &str) -> Vec<u8> {
+    c.get_object()
+        .bucket("multi")
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {key}: {e:?}"))
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes()
+        .to_vec()
+}
+
+async fn put(c: &aws_sdk_s3::Client, key: &str, data: &[u8]) {
+    c.put_object()
+        .bucket("multi")
+        .key(key)
+        .body(ByteStream::from(data.to_vec()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PUT {key}: {e:?}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_processes_share_one_store_and_survive_one_node_loss() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ports = free_ports(4);
+    let endpoints = endpoint_list(dir.path(), &ports);
+    let mut nodes = Nodes(
+        ports
+            .iter()
+            .map(|p| Some(spawn_node(*p, &endpoints, SECRET_KEY)))
+            .collect(),
+    );
+    let t0 = Instant::now();
+    for p in &ports {
+        wait_ready(*p, Duration::from_secs(60)).await;
+    }
+    eprintln!("all ready: {:?}", t0.elapsed());
+    for p in &ports {
+        assert_eq!(probe(*p, "/minio/health/cluster").await, Some(200));
+    }
+    let clients: Vec<_> = ports.iter().map(|p| client(*p)).collect();
+    clients[0]
+        .create_bucket()
+        .bucket("multi")
+        .send()
+        .await
+        .expect("create bucket on node 1");
+    let small = b"hello from node one".to_vec();
+    let large = bytes(3 << 20, 7);
+    put(&clients[0], "small", &small).await;
+    put(&clients[0], "dir/large", &large).await;
+    for c in &clients[1..] {
+        assert_eq!(get(c, "small").await, small);
+        assert_eq!(get(c, "dir/large").await, large);
+        let head = c
+            .head_object()
+            .bucket("multi")
+            .key("dir/large")
+            .send()
+            .await
+            .expect("head");
+        assert_eq!(head.content_length(), Some(large.len() as i64));
+        let list = c
+            .list_objects_v2()
+            .bucket("multi")
+            .send()
+            .await
+            .expect("list");
+        let keys: Vec<&str> = list.contents().iter().filter_map(|o| o.key()).collect();
+        assert_eq!(keys, ["dir/large", "small"]);
+    }
+
+    eprintln!("written and read on all nodes: {:?}", t0.elapsed());
+    // Node 4 gone: 6 of 8 drives, write quorum 5.
+    nodes.kill(3);
+    put(&clients[1], "after-one-loss", &large[..100_000]).await;
+    for c in &clients[..3] {
+        assert_eq!(get(c, "dir/large").await, large);
+        assert_eq!(get(c, "after-one-loss").await, &large[..100_000]);
+    }
+    assert_eq!(probe(ports[0], "/health/cluster").await, Some(200));
+
+    eprintln!("one node lost: {:?}", t0.elapsed());
+    // Node 3 gone too: 4 of 8 drives, reads yes, writes no.
+    nodes.kill(2);
+    for c in &clients[..2] {
+        assert_eq!(get(c, "small").await, small);
+        assert_eq!(get(c, "dir/large").await, large);
+    }
+    assert_eq!(probe(ports[1], "/health/cluster").await, Some(503));
+    assert_eq!(probe(ports[1], "/health/ready").await, Some(200));
+    // The write waits for its distributed lock until the lock's acquire timeout (30 s: only
+    // 2 of 4 nodes can grant it), then fails with 503; one raw request, no SDK retries.
+    let addr: SocketAddr = format!("127.0.0.1:{}", ports[1]).parse().unwrap();
+    let host = format!("127.0.0.1:{}", ports[1]);
+    let req = signed_request(&host, "PUT", "/multi/no-quorum", &[], &[], &[2u8; 5000]);
+    let r = tokio::time::timeout(Duration::from_secs(90), async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(&req).await.expect("write");
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf).await;
+        parse_response(&buf)
+    })
+    .await
+    .expect("a write without quorum is answered in time");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.code().as_deref(), Some("SlowDown"));
+    assert!(r.text().contains("<Error>"), "{}", r.text());
+    eprintln!("write refused without quorum: {:?}", t0.elapsed());
+    // Nothing of the refused write is visible through a survivor.
+    let err = clients[0]
+        .head_object()
+        .bucket("multi")
+        .key("no-quorum")
+        .send()
+        .await
+        .expect_err("refused write is not visible");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(404));
+    drop(nodes);
+}
+
+#[tokio::test]
+async fn a_node_whose_peers_are_silent_is_live_but_not_ready_and_answers_slow_down() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ports = free_ports(4);
+    let endpoints = endpoint_list(dir.path(), &ports);
+    let nodes = Nodes(vec![Some(spawn_node(ports[0], &endpoints, SECRET_KEY))]);
+    let started = Instant::now();
+    while probe(ports[0], "/health/live").await != Some(200) {
+        assert!(started.elapsed() < Duration::from_secs(30), "never live");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(probe(ports[0], "/health/ready").await, Some(503));
+    assert_eq!(probe(ports[0], "/minio/health/cluster").await, Some(503));
+    let addr: SocketAddr = format!("127.0.0.1:{}", ports[0]).parse().unwrap();
+    let host = format!("127.0.0.1:{}", ports[0]);
+    let r = raw(addr, &signed_request(&host, "GET", "/", &[], &[], b"")).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.code().as_deref(), Some("SlowDown"));
+    // The internode RPC is mounted ahead of S3 auth and refuses an unsigned call.
+    let r = raw(
+        addr,
+        format!(
+            "GET /_tessera/rpc/v1/x/info HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    drop(nodes);
+}
