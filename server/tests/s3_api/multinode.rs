@@ -3,7 +3,8 @@
 //! list and root credentials. Pins that they all become ready, that any node reads
 //! byte-identically what another wrote, that with one node SIGKILLed reads and writes go on
 //! and `/health/cluster` stays 200, that with two gone reads go on while writes get
-//! `503 SlowDown` with an S3 XML body, and that a node whose peers never answer serves
+//! `503 SlowDown` with an S3 XML body, that a node with another root secret never joins
+//! (never ready, the others unaffected), and that a node whose peers never answer serves
 //! health and answers S3 with 503 until its store opens. Every child is killed on drop.
 
 use std::net::SocketAddr;
@@ -207,6 +208,24 @@ async fn four_processes_share_one_store_and_survive_one_node_loss() {
     }
     assert_eq!(probe(ports[0], "/health/cluster").await, Some(200));
 
+    // Node 4 comes back with another root secret: its internode calls are refused (and it
+    // refuses the peers'), so it never becomes ready, and the others go on without it.
+    nodes.0[3] = Some(spawn_node(ports[3], &endpoints, "a-different-secret"));
+    let started = Instant::now();
+    while probe(ports[3], "/health/live").await != Some(200) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "node 4 never live"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(probe(ports[3], "/health/ready").await, Some(503));
+    put(&clients[0], "while-an-impostor-runs", &small).await;
+    assert_eq!(get(&clients[2], "while-an-impostor-runs").await, small);
+    assert_eq!(probe(ports[0], "/health/cluster").await, Some(200));
+    nodes.kill(3);
+
     eprintln!("one node lost: {:?}", t0.elapsed());
     // Node 3 gone too: 4 of 8 drives, reads yes, writes no.
     nodes.kill(2);
@@ -216,8 +235,8 @@ async fn four_processes_share_one_store_and_survive_one_node_loss() {
     }
     assert_eq!(probe(ports[1], "/health/cluster").await, Some(503));
     assert_eq!(probe(ports[1], "/health/ready").await, Some(200));
-    // The write waits for its distributed lock until the lock's acquire timeout (30 s: only
-    // 2 of 4 nodes can grant it), then fails with 503; one raw request, no SDK retries.
+    // The write waits for its distributed lock until the lock's acquire timeout (only 2 of
+    // 4 nodes can grant it; 45 s today), then fails with 503; one raw request, no retries.
     let addr: SocketAddr = format!("127.0.0.1:{}", ports[1]).parse().unwrap();
     let host = format!("127.0.0.1:{}", ports[1]);
     let req = signed_request(&host, "PUT", "/multi/no-quorum", &[], &[], &[2u8; 5000]);
