@@ -80,6 +80,15 @@ async fn losing_write_quorum_answers_slow_down() {
     let t = TestServer::start().await;
     t.create_bucket("qqq").await;
     t.put("qqq", "before", b"x".to_vec()).await;
+    let cluster_health = |addr| async move {
+        raw(
+            addr,
+            b"GET /minio/health/cluster HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        )
+        .await
+        .status
+    };
+    assert_eq!(cluster_health(t.addr()).await, 200);
     // Take two of the four drives away (EC 2+2 needs 3 for a write).
     for d in ["d1", "d2"] {
         let p = t.dir.path().join(d);
@@ -100,6 +109,14 @@ async fn losing_write_quorum_answers_slow_down() {
     .await;
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.code().as_deref(), Some("SlowDown"));
+    // Below write quorum: the cluster probe says so, the node itself is still ready.
+    assert_eq!(cluster_health(t.addr()).await, 503);
+    let r = raw(
+        t.addr(),
+        b"GET /health/ready HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(r.status, 200);
 }
 
 #[tokio::test]
