@@ -106,6 +106,9 @@ impl LockTable {
     }
 }
 
+/// Consecutive rounds without a reachable majority after which `lock` gives up early.
+const UNREACHABLE_ROUNDS: u32 = 3;
+
 /// What a lock request asks of a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LockOp {
@@ -126,18 +129,23 @@ pub enum LockNode {
 impl LockNode {
     /// Whether the node said yes; an unreachable node says no.
     async fn ask(&self, op: LockOp, resource: &str, uid: &str, lease: Duration) -> bool {
+        self.answer(op, resource, uid, lease).await.unwrap_or(false)
+    }
+
+    /// The node's answer, or `None` when it could not be reached.
+    async fn answer(&self, op: LockOp, resource: &str, uid: &str, lease: Duration) -> Option<bool> {
         match self {
-            LockNode::Local(t) => match op {
+            LockNode::Local(t) => Some(match op {
                 LockOp::Grant => t.grant(resource, uid, lease),
                 LockOp::Refresh => t.refresh(resource, uid, lease),
                 LockOp::Release => t.release(resource, uid),
-            },
+            }),
             LockNode::Remote { base, client } => {
                 match client.lock_call(base, op, resource, uid, lease).await {
-                    Ok(b) => b,
+                    Ok(b) => Some(b),
                     Err(e) => {
                         tracing::debug!(node = %base, ?op, resource, error = %e, "lock request failed");
-                        false
+                        None
                     }
                 }
             }
@@ -183,14 +191,20 @@ impl DistLocker {
         self.nodes.len() / 2 + 1
     }
 
-    /// How many nodes said yes to `op`, each within the request timeout.
+    /// Which nodes said yes to `op`, each within the request timeout.
     async fn round(&self, op: LockOp, resource: &str, uid: &str) -> Vec<bool> {
+        let answers = self.answers(op, resource, uid).await;
+        answers.into_iter().map(|a| a == Some(true)).collect()
+    }
+
+    /// Each node's answer to `op` within the request timeout; `None` when unreachable.
+    async fn answers(&self, op: LockOp, resource: &str, uid: &str) -> Vec<Option<bool>> {
         let limit = self.cfg.request_timeout;
         let lease = self.cfg.lease;
         join_all(self.nodes.iter().map(|n| async move {
-            tokio::time::timeout(limit, n.ask(op, resource, uid, lease))
+            tokio::time::timeout(limit, n.answer(op, resource, uid, lease))
                 .await
-                .unwrap_or(false)
+                .unwrap_or(None)
         }))
         .await
     }
@@ -265,10 +279,15 @@ impl DistLocker {
         let need = self.quorum();
         let mut best = 0;
         let mut backoff = Duration::from_millis(5);
+        // Rounds in a row in which fewer than a majority of the nodes could be reached at
+        // all: then no wait can succeed until nodes come back, so the writer is told at once
+        // (the client retries after SlowDown) instead of after the whole acquire timeout.
+        let mut out_of_reach = 0;
         loop {
             self.settle(resource).await;
             let uid = uuid::Uuid::new_v4().to_string();
-            let granted = self.round(LockOp::Grant, resource, &uid).await;
+            let answers = self.answers(LockOp::Grant, resource, &uid).await;
+            let granted: Vec<bool> = answers.iter().map(|a| *a == Some(true)).collect();
             let ok = granted.iter().filter(|g| **g).count();
             if ok >= need {
                 return Ok(self.guard(resource, uid));
@@ -277,8 +296,14 @@ impl DistLocker {
             if ok > 0 {
                 self.release_in_background(resource, &uid, Some(granted));
             }
+            let reachable = answers.iter().filter(|a| a.is_some()).count();
+            out_of_reach = if reachable < need {
+                out_of_reach + 1
+            } else {
+                0
+            };
             let now = tokio::time::Instant::now();
-            if now >= deadline {
+            if now >= deadline || out_of_reach >= UNREACHABLE_ROUNDS {
                 tracing::warn!(
                     resource,
                     granted = best,
