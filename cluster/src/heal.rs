@@ -504,3 +504,28 @@ impl Store {
         n
     }
 }
+
+/// How often the read-repair worker looks at the heal queue.
+const READ_REPAIR_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+impl Store {
+    /// Starts the background worker that heals what reads found damaged: every
+    /// [`READ_REPAIR_INTERVAL`] it drains the heal queue with [`Store::heal_queued`]. The
+    /// worker holds the store weakly and ends once every other handle to it is gone. Needs a
+    /// tokio runtime.
+    pub fn spawn_read_repair(&self) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(READ_REPAIR_INTERVAL).await;
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                let healed = Store { inner }.heal_queued().await;
+                if healed > 0 {
+                    tracing::info!(healed, "read repair: healed objects found damaged on read");
+                }
+            }
+        })
+    }
+}

@@ -113,7 +113,10 @@ fn store_config(config: &Config) -> StoreConfig {
     }
 }
 
+/// The S3 front end over an open store; also starts the store's read-repair worker, so
+/// damage that a GET finds (and reads around) is healed in the background.
 fn s3_service(config: &Config, store: Store) -> Arc<S3Service> {
+    store.spawn_read_repair();
     Arc::new(S3Service::new(
         store,
         &config.region,
