@@ -4,6 +4,7 @@
 //! so a remote drive can implement it over RPC; the object layer never knows which it holds.
 //! Drives never decide quorum and never interpret object keys.
 
+pub mod liveness;
 pub mod local;
 pub mod offline;
 pub mod remote;

@@ -4,17 +4,22 @@
 //! remote fsync reported by `finish`), shard reads stream back, and an open shard reader is
 //! a handle on the remote node (reopened transparently if the node forgot it). Errors come
 //! back as the same `DriveError` variant the remote drive returned; an unreachable or silent
-//! node is `DriveError::Offline`. It must never retry a call that changes state.
+//! node is `DriveError::Offline`. Liveness is shared per node ([`super::liveness`]): a call
+//! that finds the node silent marks it offline, and from then on every call to its drives
+//! fails at once with `Offline` (`info` first makes one brief probe) until a background probe
+//! sees it answer again. It must never retry a call that changes state.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::liveness::{NodeLiveness, Probe};
 use super::{check_file_name, DataMove, Drive, DriveInfo, ShardReader, ShardWriter};
 use crate::endpoints::Endpoint;
 use crate::metastore::{Entries, MetaOp, ScanRange, Table};
@@ -37,6 +42,7 @@ pub struct RemoteDrive {
 struct Remote {
     target: Target,
     client: RpcClient,
+    live: Arc<NodeLiveness>,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(t: &Target, body: &[u8]) -> Result<T, DriveError> {
@@ -68,15 +74,64 @@ impl RemoteDrive {
             )));
         }
         let port = port.unwrap_or(80);
+        let base = format!("http://{host}:{port}");
         Ok(RemoteDrive {
             inner: Arc::new(Remote {
+                live: NodeLiveness::for_node(&base),
                 target: Target {
-                    base: format!("http://{host}:{port}"),
+                    base,
                     drive: wire::drive_segment(endpoint),
                     endpoint: endpoint.to_owned(),
                 },
                 client,
             }),
+        })
+    }
+
+    /// Whether this drive's node is believed reachable (see [`super::liveness`]).
+    pub fn is_online(&self) -> bool {
+        self.inner.live.is_online()
+    }
+
+    /// The liveness state shared by every remote drive of this drive's node.
+    pub fn liveness(&self) -> Arc<NodeLiveness> {
+        self.inner.live.clone()
+    }
+
+    /// Runs one call unless the node is offline, and records what its outcome says of the
+    /// node's liveness.
+    async fn guarded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, DriveError>>,
+    ) -> Result<T, DriveError> {
+        self.inner.live.check(&self.inner.target.endpoint)?;
+        let r = call.await;
+        self.observe(&r);
+        r
+    }
+
+    fn observe<T>(&self, r: &Result<T, DriveError>) {
+        self.inner.live.observe(r, || self.probe());
+    }
+
+    /// The probe of this drive's node: an `info` call under a short limit; any answer the
+    /// node itself sent (success or a drive error) counts as alive.
+    fn probe(&self) -> Probe {
+        let client = self.inner.client.clone();
+        let target = self.inner.target.clone();
+        let t = client.timeouts();
+        let limit = (t.connect * 2).min(t.unary).max(Duration::from_millis(100));
+        Box::new(move || {
+            let client = client.clone();
+            let target = target.clone();
+            Box::pin(async move {
+                let call = client.unary(&target, Method::Info, &[], None);
+                match tokio::time::timeout(limit, call).await {
+                    Err(_) => false,
+                    Ok(Ok(_)) => true,
+                    Ok(Err(e)) => !super::liveness::is_transport_error(&DriveError::from(e)),
+                }
+            })
         })
     }
 
@@ -86,11 +141,14 @@ impl RemoteDrive {
         params: &[(&str, String)],
         body: Option<Bytes>,
     ) -> Result<Vec<u8>, DriveError> {
-        Ok(self
-            .inner
-            .client
-            .unary(&self.inner.target, method, params, body)
-            .await?)
+        self.guarded(async {
+            Ok(self
+                .inner
+                .client
+                .unary(&self.inner.target, method, params, body)
+                .await?)
+        })
+        .await
     }
 
     async fn open_handle(
@@ -116,6 +174,7 @@ impl RemoteDrive {
 
 /// The upload of one staged file; see the module docs.
 struct RemoteShardWriter {
+    drive: RemoteDrive,
     endpoint: String,
     idle: std::time::Duration,
     tx: Option<mpsc::Sender<Bytes>>,
@@ -125,6 +184,12 @@ struct RemoteShardWriter {
 impl RemoteShardWriter {
     /// The service's answer (it ends the upload, successfully or not).
     async fn answer(&mut self) -> Result<(), DriveError> {
+        let r = self.answer_inner().await;
+        self.drive.observe(&r);
+        r
+    }
+
+    async fn answer_inner(&mut self) -> Result<(), DriveError> {
         let Some(task) = self.answer.as_mut() else {
             return Err(DriveError::Invalid("writer used after a failure".into()));
         };
@@ -164,10 +229,12 @@ impl RemoteShardWriter {
                 if let Some(task) = self.answer.take() {
                     task.abort();
                 }
-                Err(DriveError::Offline(format!(
+                let r = Err(DriveError::Offline(format!(
                     "{}: upload stalled for {:?}",
                     self.endpoint, self.idle
-                )))
+                )));
+                self.drive.observe(&r);
+                r
             }
         }
     }
@@ -233,6 +300,16 @@ impl RemoteShardReader {
 #[async_trait]
 impl ShardReader for RemoteShardReader {
     async fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, DriveError> {
+        self.drive.guarded(self.read_at_inner(offset, len)).await
+    }
+
+    async fn read_ranges(&self, ranges: Vec<Range<u64>>) -> Result<Vec<Vec<u8>>, DriveError> {
+        self.drive.guarded(self.read_ranges_inner(ranges)).await
+    }
+}
+
+impl RemoteShardReader {
+    async fn read_at_inner(&self, offset: u64, len: usize) -> Result<Vec<u8>, DriveError> {
         let handle = self.handle.load(Ordering::Relaxed);
         match self.read_once(handle, offset, len).await {
             Err(RpcError::StaleHandle) => {
@@ -249,7 +326,7 @@ impl ShardReader for RemoteShardReader {
         }
     }
 
-    async fn read_ranges(&self, ranges: Vec<Range<u64>>) -> Result<Vec<Vec<u8>>, DriveError> {
+    async fn read_ranges_inner(&self, ranges: Vec<Range<u64>>) -> Result<Vec<Vec<u8>>, DriveError> {
         if let Some(bad) = ranges.iter().find(|r| r.start > r.end) {
             return Err(DriveError::Invalid(format!("bad byte range {bad:?}")));
         }
@@ -333,6 +410,21 @@ impl Drive for RemoteDrive {
     }
 
     async fn info(&self) -> Result<DriveInfo, DriveError> {
+        if !self.is_online() {
+            // Health checks ask for this: probe now (briefly) rather than report a state
+            // up to one backoff interval old.
+            let t = self.inner.client.timeouts();
+            let limit = t.connect.min(Duration::from_millis(500));
+            if tokio::time::timeout(limit, (self.probe())())
+                .await
+                .unwrap_or(false)
+            {
+                self.inner.live.set_online();
+            }
+        }
+        // Still offline: `Offline` at once (what a dead node's drive has always answered;
+        // `Store::offline_drives` counts it as not online).
+        self.inner.live.check(&self.inner.target.endpoint)?;
         let body = self.call(Method::Info, &[], None).await?;
         Ok(decode::<wire::WireInfo>(&self.inner.target, &body)?.into())
     }
@@ -343,12 +435,14 @@ impl Drive for RemoteDrive {
         file: &str,
     ) -> Result<Box<dyn ShardWriter>, DriveError> {
         check_file_name(file)?;
+        self.inner.live.check(&self.inner.target.endpoint)?;
         let (tx, answer) = self.inner.client.upload(
             &self.inner.target,
             Method::CreateStaged,
             &[("tmp", tmp.to_string()), ("file", file.to_owned())],
         )?;
         Ok(Box::new(RemoteShardWriter {
+            drive: self.clone(),
             endpoint: self.inner.target.endpoint.clone(),
             idle: self.inner.client.timeouts().stream_idle,
             tx: Some(tx),
@@ -379,20 +473,23 @@ impl Drive for RemoteDrive {
         len: usize,
     ) -> Result<Vec<u8>, DriveError> {
         let r = &self.inner;
-        Ok(r.client
-            .read(
-                &r.target,
-                Method::ReadShard,
-                &[
-                    ("bucket", bucket.to_owned()),
-                    ("data_id", data_id.to_string()),
-                    ("file", file.to_owned()),
-                    ("offset", offset.to_string()),
-                    ("len", len.to_string()),
-                ],
-                len,
-            )
-            .await?)
+        self.guarded(async {
+            Ok(r.client
+                .read(
+                    &r.target,
+                    Method::ReadShard,
+                    &[
+                        ("bucket", bucket.to_owned()),
+                        ("data_id", data_id.to_string()),
+                        ("file", file.to_owned()),
+                        ("offset", offset.to_string()),
+                        ("len", len.to_string()),
+                    ],
+                    len,
+                )
+                .await?)
+        })
+        .await
     }
 
     async fn open_shard(
