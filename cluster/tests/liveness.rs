@@ -229,4 +229,25 @@ async fn application_errors_keep_the_node_online() {
     assert!(matches!(r, Err(DriveError::Invalid(_))), "got {r:?}");
     assert!(drive.is_online(), "Invalid must not mark the node offline");
     assert!(drive.info().await.expect("info").online);
+
+    // A drive the live node does not serve answers Offline, but the node answered: its
+    // other drives stay online.
+    let addr = endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches("/d0")
+        .to_owned();
+    let unknown = RemoteDrive::new(&format!("http://{addr}/nope"), client()).expect("drive");
+    let r = unknown.meta_get(Table::Objects, b"k".to_vec()).await;
+    assert!(matches!(r, Err(DriveError::Offline(_))), "got {r:?}");
+    assert!(
+        unknown.is_online() && drive.is_online(),
+        "the node answered"
+    );
+    assert_eq!(
+        drive
+            .meta_get(Table::Objects, b"k".to_vec())
+            .await
+            .expect("still served"),
+        None
+    );
 }
