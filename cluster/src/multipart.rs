@@ -81,20 +81,8 @@ async fn settle_parts(
     id: &UploadId,
 ) -> Result<(BTreeMap<u32, PartRecord>, Vec<Vec<(Vec<u8>, Vec<u8>)>>), StoreError> {
     let range = ScanRange::prefix(&parts_prefix(id.as_str()), usize::MAX);
-    let results = join_all(
-        set.drives
-            .iter()
-            .map(|d| d.meta_scan(Table::Parts, range.clone())),
-    )
-    .await;
-    let answered = results.iter().filter(|r| r.is_ok()).count();
     let q = set.read_quorum();
-    if answered < q {
-        return Err(StoreError::ReadQuorum {
-            ok: answered,
-            need: q,
-        });
-    }
+    let results = set.scan_quorum(Table::Parts, range).await?;
     let mut votes: BTreeMap<(u32, String), (usize, PartRecord)> = BTreeMap::new();
     for entries in results.iter().flatten() {
         for (_, v) in entries {

@@ -5,7 +5,10 @@
 
 use std::sync::Arc;
 
+use futures::future::join_all;
+
 use crate::drive::Drive;
+use crate::metastore::{Entries, ScanRange, Table};
 use crate::StoreError;
 
 /// Largest number of drives in one erasure set.
@@ -126,6 +129,29 @@ impl ErasureSet {
 
     pub fn read_quorum(&self) -> usize {
         self.data
+    }
+
+    /// Scans `table` over `range` on every drive of the set at once. One slot per drive:
+    /// `None` where the drive failed. Fewer than a read quorum of answers is `ReadQuorum`.
+    pub async fn scan_quorum(
+        &self,
+        table: Table,
+        range: ScanRange,
+    ) -> Result<Vec<Option<Entries>>, StoreError> {
+        let results = join_all(
+            self.drives
+                .iter()
+                .map(|d| d.meta_scan(table, range.clone())),
+        )
+        .await;
+        let answered = results.iter().filter(|r| r.is_ok()).count();
+        if answered < self.read_quorum() {
+            return Err(StoreError::ReadQuorum {
+                ok: answered,
+                need: self.read_quorum(),
+            });
+        }
+        Ok(results.into_iter().map(Result::ok).collect())
     }
 }
 

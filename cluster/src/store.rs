@@ -487,19 +487,7 @@ impl Store {
             end: std::ops::Bound::Unbounded,
             limit: usize::MAX,
         };
-        let results = join_all(
-            set.drives
-                .iter()
-                .map(|d| d.meta_scan(Table::Buckets, range.clone())),
-        )
-        .await;
-        let answered = results.iter().filter(|r| r.is_ok()).count();
-        if answered < set.read_quorum() {
-            return Err(StoreError::ReadQuorum {
-                ok: answered,
-                need: set.read_quorum(),
-            });
-        }
+        let results = set.scan_quorum(Table::Buckets, range).await?;
         let mut counts: std::collections::BTreeMap<Vec<u8>, (usize, u64)> = Default::default();
         for (k, v) in results.into_iter().flatten().flatten() {
             let created = decode::<BucketRecord>(&v)

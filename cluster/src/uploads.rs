@@ -5,8 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use futures::future::join_all;
-
 use crate::list::common_prefix;
 use crate::metastore::{ScanRange, Table};
 use crate::multipart::abort_multipart;
@@ -25,19 +23,7 @@ async fn all_uploads(
     let range = ScanRange::prefix(&object_prefix(b.as_str(), prefix), usize::MAX);
     let mut out = Vec::new();
     for set in &store.inner.sets {
-        let results = join_all(
-            set.drives
-                .iter()
-                .map(|d| d.meta_scan(Table::Uploads, range.clone())),
-        )
-        .await;
-        let answered = results.iter().filter(|r| r.is_ok()).count();
-        if answered < set.read_quorum() {
-            return Err(StoreError::ReadQuorum {
-                ok: answered,
-                need: set.read_quorum(),
-            });
-        }
+        let results = set.scan_quorum(Table::Uploads, range.clone()).await?;
         let mut counts: BTreeMap<Vec<u8>, (usize, Vec<u8>)> = BTreeMap::new();
         for (k, v) in results.into_iter().flatten().flatten() {
             counts.entry(k).or_insert((0, v)).0 += 1;
