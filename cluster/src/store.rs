@@ -12,6 +12,7 @@ use futures::future::join_all;
 use crate::body::ObjectBody;
 use crate::checksum::ChecksumAlgorithm;
 use crate::dlock::{DistLocker, LockNode};
+use crate::drive::liveness::{Liveness, NodeEvent};
 use crate::drive::{Drive, LocalDrive, OfflineDrive, RemoteDrive};
 use crate::endpoints::{expand_endpoints, Endpoint};
 use crate::format::{plan_startup, Decision, Probe, Startup};
@@ -66,6 +67,8 @@ pub(crate) struct Inner {
     pub locks: KeyLocks,
     pub heal_queue: HealQueue,
     pub node: NodeDrives,
+    /// The peer nodes' reachability (empty on a single node).
+    pub liveness: Liveness,
 }
 
 /// The storage engine. Cheap to clone (an `Arc` inside); `Send + Sync`.
@@ -147,6 +150,7 @@ impl Store {
             });
         }
 
+        let liveness = Liveness::new(remotes.iter().flatten().map(|r| r.liveness()).collect());
         let deadline = tokio::time::Instant::now() + node.config.startup_wait;
         let mut replaced: Vec<usize> = Vec::new();
         // This node's fresh drives whose format write failed: offline from then on.
@@ -294,6 +298,7 @@ impl Store {
                 locks,
                 heal_queue: HealQueue::default(),
                 node,
+                liveness,
             }),
         };
         if !replaced.is_empty() {
@@ -373,6 +378,18 @@ impl Store {
     /// [`crate::rpc::RpcService`] offers the peers); the same as [`NodeDrives::served`].
     pub fn local_drives(&self) -> Vec<(String, Arc<dyn Drive>)> {
         self.inner.node.served()
+    }
+
+    /// The reachability of the peer nodes (see [`crate::drive::liveness`]).
+    pub fn liveness(&self) -> &Liveness {
+        &self.inner.liveness
+    }
+
+    /// Peer nodes going offline and coming back (`host:port` as the endpoint list names
+    /// them), from now on. A node that comes back has missed the writes made while it was
+    /// offline: `Online` is the cue to heal them. Never sends on a single node.
+    pub fn node_events(&self) -> tokio::sync::broadcast::Receiver<NodeEvent> {
+        self.inner.liveness.subscribe()
     }
 
     /// The objects queued for healing (found damaged on read, or written below full width).

@@ -251,3 +251,38 @@ async fn application_errors_keep_the_node_online() {
         None
     );
 }
+
+#[tokio::test]
+async fn subscribers_hear_a_node_go_offline_and_come_back() {
+    use cluster::drive::liveness::{Liveness, NodeEvent};
+    let (node, endpoint) = start_node(false).await;
+    let drive = RemoteDrive::new(&endpoint, client()).expect("remote drive");
+    let sibling = RemoteDrive::new(&format!("http://{}/d1", node.addr), client()).expect("drive");
+    let view = Liveness::new(vec![drive.liveness(), sibling.liveness()]);
+    let name = node.addr.to_string();
+    assert_eq!(view.nodes().len(), 1, "drives of one node are one node");
+    assert_eq!(view.is_online(&name), Some(true));
+    let mut events = view.subscribe();
+
+    node.gray.store(true, Ordering::SeqCst);
+    let r = drive.meta_get(Table::Objects, b"k".to_vec()).await;
+    assert!(matches!(r, Err(DriveError::Offline(_))), "got {r:?}");
+    let ev = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("an event within 5 s")
+        .expect("channel open");
+    assert_eq!(ev, NodeEvent::Offline(name.clone()));
+    assert_eq!(view.is_online(&name), Some(false));
+
+    node.gray.store(false, Ordering::SeqCst);
+    let ev = tokio::time::timeout(Duration::from_secs(15), events.recv())
+        .await
+        .expect("the probe brings it back within 15 s")
+        .expect("channel open");
+    assert_eq!(ev, NodeEvent::Online(name.clone()));
+    assert_eq!(view.is_online(&name), Some(true));
+    assert!(
+        events.try_recv().is_err(),
+        "one event per transition, not per drive"
+    );
+}

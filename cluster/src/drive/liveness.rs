@@ -4,8 +4,10 @@
 //! every call to any of its drives fails at once with `DriveError::Offline` (no network,
 //! no per-request timeout), and one background task probes the node with jittered
 //! exponential backoff until it answers, then marks it online again. Application errors
-//! (NotFound, Corrupt, ...) never change the state. This module only keeps and changes the
-//! state; it must never retry a caller's call or decide quorum.
+//! (NotFound, Corrupt, ...) never change the state. Every transition is announced as a
+//! [`NodeEvent`] to the subscribers of each [`Liveness`] (one per store) that includes the
+//! node. This module only keeps, changes and announces the state; it must never retry a
+//! caller's call or decide quorum.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -13,6 +15,8 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
+
+use tokio::sync::broadcast;
 
 use crate::DriveError;
 
@@ -36,13 +40,105 @@ pub enum NodeState {
     },
 }
 
+/// A change of a peer node's reachability as this process sees it. The payload is the
+/// node's `host:port` exactly as the endpoint list names it (`127.0.0.2:9000`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum NodeEvent {
+    /// A call found the node silent or refusing: its drives now fail at once with `Offline`
+    /// and writes to them are missed until it returns.
+    Offline(String),
+    /// The node answers again (a probe, or a health check's info call, saw it): what it
+    /// missed while offline should be healed now.
+    Online(String),
+}
+
+impl NodeEvent {
+    /// The node (`host:port`) the event is about.
+    pub fn node(&self) -> &str {
+        match self {
+            NodeEvent::Offline(n) | NodeEvent::Online(n) => n,
+        }
+    }
+}
+
+/// Events buffered per subscriber; a subscriber that falls further behind gets
+/// `RecvError::Lagged` and should treat every node as possibly changed.
+pub const EVENT_BUFFER: usize = 256;
+
 /// See the module docs. Shared by every remote drive of one node in this process.
 #[derive(Debug)]
 pub struct NodeLiveness {
     base: String,
+    /// `host:port`, the name events carry.
+    name: String,
     state: Mutex<NodeState>,
     /// Bumped at every online → offline transition; a probe task of an older spell stops.
     epoch: AtomicU64,
+    /// The event channels of every [`Liveness`] that includes this node (dropped ones are
+    /// pruned when the next event is sent).
+    listeners: Mutex<Vec<Weak<broadcast::Sender<NodeEvent>>>>,
+}
+
+/// One store's view of the liveness of its peer nodes: their states, and a subscription
+/// to their transitions ([`Liveness::subscribe`]). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Liveness {
+    nodes: Arc<Vec<Arc<NodeLiveness>>>,
+    events: Arc<broadcast::Sender<NodeEvent>>,
+}
+
+impl Liveness {
+    /// A view over `nodes` (duplicates are kept once). Transitions of any of them after
+    /// this call reach this view's subscribers.
+    pub fn new(nodes: Vec<Arc<NodeLiveness>>) -> Liveness {
+        let mut unique: Vec<Arc<NodeLiveness>> = Vec::new();
+        for n in nodes {
+            if !unique.iter().any(|u| Arc::ptr_eq(u, &n)) {
+                unique.push(n);
+            }
+        }
+        let (tx, _) = broadcast::channel(EVENT_BUFFER);
+        let events = Arc::new(tx);
+        for n in &unique {
+            n.listeners
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(Arc::downgrade(&events));
+        }
+        Liveness {
+            nodes: Arc::new(unique),
+            events,
+        }
+    }
+
+    /// Every transition (offline, online) of a peer node from now on, in the order they
+    /// happen per node. A single node (no peers) never sends anything. A receiver that
+    /// lags more than [`EVENT_BUFFER`] events behind gets `Lagged` and should rescan.
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    /// `(host:port, state)` of every peer node, in endpoint order.
+    pub fn nodes(&self) -> Vec<(String, NodeState)> {
+        self.nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.state()))
+            .collect()
+    }
+
+    /// Whether the peer `node` (`host:port`) is believed reachable; `None` when it is not
+    /// a peer of this store (this node itself, or unknown).
+    pub fn is_online(&self, node: &str) -> Option<bool> {
+        self.nodes
+            .iter()
+            .find(|n| n.name == node)
+            .map(|n| n.is_online())
+    }
+
+    /// The shared state of the peer `node` (`host:port`), if it is one.
+    pub fn node(&self, node: &str) -> Option<Arc<NodeLiveness>> {
+        self.nodes.iter().find(|n| n.name == node).cloned()
+    }
 }
 
 fn registry() -> &'static Mutex<HashMap<String, Weak<NodeLiveness>>> {
@@ -87,13 +183,34 @@ impl NodeLiveness {
             return l;
         }
         map.retain(|_, w| w.strong_count() > 0);
+        let name = base.split_once("://").map_or(base, |(_, rest)| rest);
         let l = Arc::new(NodeLiveness {
             base: base.to_owned(),
+            name: name.trim_end_matches('/').to_owned(),
             state: Mutex::new(NodeState::Online),
             epoch: AtomicU64::new(0),
+            listeners: Mutex::new(Vec::new()),
         });
         map.insert(base.to_owned(), Arc::downgrade(&l));
         l
+    }
+
+    /// The node's `host:port`, as events name it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Sends `event` to every live subscriber view; forgets views that are gone.
+    fn announce(&self, event: NodeEvent) {
+        let mut listeners = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
+        listeners.retain(|w| match w.upgrade() {
+            Some(tx) => {
+                // No receiver yet is not an error: nobody is listening.
+                let _ = tx.send(event.clone());
+                true
+            }
+            None => false,
+        });
     }
 
     pub fn state(&self) -> NodeState {
@@ -141,6 +258,8 @@ impl NodeLiveness {
                 since: now,
                 next_probe: now + PROBE_FIRST,
             };
+            // Announced under the state lock, so events of one node keep their order.
+            self.announce(NodeEvent::Offline(self.name.clone()));
         }
         let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
         tracing::warn!(node = %self.base, error = %why, "peer node marked offline; probing with backoff");
@@ -186,6 +305,7 @@ impl NodeLiveness {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let NodeState::Offline { since, .. } = *s {
             *s = NodeState::Online;
+            self.announce(NodeEvent::Online(self.name.clone()));
             drop(s);
             tracing::info!(node = %self.base, offline_for = ?since.elapsed(), "peer node answers again; marked online");
         }
