@@ -286,3 +286,26 @@ async fn subscribers_hear_a_node_go_offline_and_come_back() {
         "one event per transition, not per drive"
     );
 }
+
+#[tokio::test]
+async fn a_node_that_answers_with_a_refusal_stays_online() {
+    let (_node, endpoint) = start_node(false).await;
+    // Another key: the node answers 403 to every call. That is an answer, not silence.
+    let stranger = RpcClient::with_timeouts(
+        InternodeKey::derive("root-access", "another-secret"),
+        RpcTimeouts {
+            connect: Duration::from_millis(200),
+            unary: UNARY,
+            stream_idle: UNARY,
+        },
+    );
+    let drive = RemoteDrive::new(&endpoint, stranger).expect("remote drive");
+    for _ in 0..3 {
+        let r = drive.meta_get(Table::Objects, b"k".to_vec()).await;
+        match r {
+            Err(DriveError::Offline(m)) => assert!(m.contains("authentication"), "{m}"),
+            other => panic!("expected Offline (refused), got {other:?}"),
+        }
+        assert!(drive.is_online(), "a refusing node answered: not offline");
+    }
+}

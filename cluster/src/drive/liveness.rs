@@ -1,6 +1,6 @@
 //! Liveness of the peer nodes behind remote drives: one shared state per node (base URL),
-//! because the drives of one node fail together. A call that fails with a transport-class
-//! error (connection refused, reset, timeout) marks the node offline; while it is offline
+//! because the drives of one node fail together. A call that fails with a transport error
+//! (`RpcError::Transport`: connection refused, reset, timeout) marks the node offline; while it is offline
 //! every call to any of its drives fails at once with `DriveError::Offline` (no network,
 //! no per-request timeout), and one background task probes the node with jittered
 //! exponential backoff until it answers, then marks it online again. Application errors
@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
+use crate::rpc::client::RpcError;
 use crate::DriveError;
 
 /// The first wait before probing an offline node.
@@ -146,25 +147,6 @@ fn registry() -> &'static Mutex<HashMap<String, Weak<NodeLiveness>>> {
     REGISTRY.get_or_init(Default::default)
 }
 
-/// Whether an error means the node itself did not answer (as opposed to a drive error the
-/// node sent back). The RPC client reports both as `Offline`; its own transport failures
-/// carry the messages matched here.
-pub(crate) fn is_transport_error(e: &DriveError) -> bool {
-    const MARKS: [&str; 7] = [
-        "no answer within",
-        "no response data for",
-        "response failed",
-        "legacy::Error(",
-        "upload stalled",
-        "the upload ended before",
-        "JoinError",
-    ];
-    match e {
-        DriveError::Offline(m) => MARKS.iter().any(|k| m.contains(k)),
-        _ => false,
-    }
-}
-
 /// Jittered backoff: `d` scaled by a random factor in [0.75, 1.25).
 fn jitter(d: Duration) -> Duration {
     use std::hash::{BuildHasher, Hasher};
@@ -237,17 +219,17 @@ impl NodeLiveness {
     /// starts the probe task (`probe` is only called then).
     pub(crate) fn observe<T>(
         self: &Arc<Self>,
-        r: &Result<T, DriveError>,
+        r: &Result<T, RpcError>,
         probe: impl FnOnce() -> Probe,
     ) {
         if let Err(e) = r {
-            if is_transport_error(e) {
+            if e.is_transport() {
                 self.mark_offline(e, probe());
             }
         }
     }
 
-    fn mark_offline(self: &Arc<Self>, why: &DriveError, probe: Probe) {
+    fn mark_offline(self: &Arc<Self>, why: &RpcError, probe: Probe) {
         let now = Instant::now();
         {
             let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());

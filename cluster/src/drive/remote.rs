@@ -17,7 +17,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use super::liveness::{NodeLiveness, Probe};
 use super::{check_file_name, DataMove, Drive, DriveInfo, ShardReader, ShardWriter};
@@ -102,15 +101,15 @@ impl RemoteDrive {
     /// node's liveness.
     async fn guarded<T>(
         &self,
-        call: impl std::future::Future<Output = Result<T, DriveError>>,
+        call: impl std::future::Future<Output = Result<T, RpcError>>,
     ) -> Result<T, DriveError> {
         self.inner.live.check(&self.inner.target.endpoint)?;
         let r = call.await;
         self.observe(&r);
-        r
+        r.map_err(DriveError::from)
     }
 
-    fn observe<T>(&self, r: &Result<T, DriveError>) {
+    fn observe<T>(&self, r: &Result<T, RpcError>) {
         self.inner.live.observe(r, || self.probe());
     }
 
@@ -129,7 +128,7 @@ impl RemoteDrive {
                 match tokio::time::timeout(limit, call).await {
                     Err(_) => false,
                     Ok(Ok(_)) => true,
-                    Ok(Err(e)) => !super::liveness::is_transport_error(&DriveError::from(e)),
+                    Ok(Err(e)) => !e.is_transport(),
                 }
             })
         })
@@ -141,13 +140,11 @@ impl RemoteDrive {
         params: &[(&str, String)],
         body: Option<Bytes>,
     ) -> Result<Vec<u8>, DriveError> {
-        self.guarded(async {
-            Ok(self
-                .inner
+        self.guarded(
+            self.inner
                 .client
-                .unary(&self.inner.target, method, params, body)
-                .await?)
-        })
+                .unary(&self.inner.target, method, params, body),
+        )
         .await
     }
 
@@ -178,7 +175,7 @@ struct RemoteShardWriter {
     endpoint: String,
     idle: std::time::Duration,
     tx: Option<mpsc::Sender<Bytes>>,
-    answer: Option<JoinHandle<Result<(), DriveError>>>,
+    answer: Option<crate::rpc::client::UploadAnswer>,
 }
 
 impl RemoteShardWriter {
@@ -186,17 +183,17 @@ impl RemoteShardWriter {
     async fn answer(&mut self) -> Result<(), DriveError> {
         let r = self.answer_inner().await;
         self.drive.observe(&r);
-        r
+        r.map_err(DriveError::from)
     }
 
-    async fn answer_inner(&mut self) -> Result<(), DriveError> {
+    async fn answer_inner(&mut self) -> Result<(), RpcError> {
         let Some(task) = self.answer.as_mut() else {
-            return Err(DriveError::Invalid("writer used after a failure".into()));
+            return Err(DriveError::Invalid("writer used after a failure".into()).into());
         };
         let r = match tokio::time::timeout(self.idle, task).await {
             Ok(Ok(r)) => r,
-            Ok(Err(e)) => Err(DriveError::Offline(format!("{}: {e}", self.endpoint))),
-            Err(_) => Err(DriveError::Offline(format!(
+            Ok(Err(e)) => Err(RpcError::Transport(format!("{}: {e}", self.endpoint))),
+            Err(_) => Err(RpcError::Transport(format!(
                 "{}: no answer to the upload within {:?}",
                 self.endpoint, self.idle
             ))),
@@ -216,25 +213,27 @@ impl RemoteShardWriter {
             Ok(Err(_)) => {
                 // The request ended early: the service refused or the connection broke.
                 self.tx = None;
-                match self.answer().await {
+                let r = match self.answer_inner().await {
                     Err(e) => Err(e),
-                    Ok(()) => Err(DriveError::Offline(format!(
+                    Ok(()) => Err(RpcError::Transport(format!(
                         "{}: the upload ended before it was finished",
                         self.endpoint
                     ))),
-                }
+                };
+                self.drive.observe(&r);
+                r.map_err(DriveError::from)
             }
             Err(_) => {
                 self.tx = None;
                 if let Some(task) = self.answer.take() {
                     task.abort();
                 }
-                let r = Err(DriveError::Offline(format!(
+                let r: Result<(), RpcError> = Err(RpcError::Transport(format!(
                     "{}: upload stalled for {:?}",
                     self.endpoint, self.idle
                 )));
                 self.drive.observe(&r);
-                r
+                r.map_err(DriveError::from)
             }
         }
     }
@@ -309,7 +308,7 @@ impl ShardReader for RemoteShardReader {
 }
 
 impl RemoteShardReader {
-    async fn read_at_inner(&self, offset: u64, len: usize) -> Result<Vec<u8>, DriveError> {
+    async fn read_at_inner(&self, offset: u64, len: usize) -> Result<Vec<u8>, RpcError> {
         let handle = self.handle.load(Ordering::Relaxed);
         match self.read_once(handle, offset, len).await {
             Err(RpcError::StaleHandle) => {
@@ -320,15 +319,15 @@ impl RemoteShardReader {
                     .open_handle(&self.bucket, &self.data_id, &self.file)
                     .await?;
                 self.handle.store(h, Ordering::Relaxed);
-                Ok(self.read_once(h, offset, len).await?)
+                self.read_once(h, offset, len).await
             }
-            r => Ok(r?),
+            r => r,
         }
     }
 
-    async fn read_ranges_inner(&self, ranges: Vec<Range<u64>>) -> Result<Vec<Vec<u8>>, DriveError> {
+    async fn read_ranges_inner(&self, ranges: Vec<Range<u64>>) -> Result<Vec<Vec<u8>>, RpcError> {
         if let Some(bad) = ranges.iter().find(|r| r.start > r.end) {
-            return Err(DriveError::Invalid(format!("bad byte range {bad:?}")));
+            return Err(DriveError::Invalid(format!("bad byte range {bad:?}")).into());
         }
         let mut out = Vec::with_capacity(ranges.len());
         for batch in ranges.chunks(RANGES_PER_REQUEST) {
@@ -473,22 +472,18 @@ impl Drive for RemoteDrive {
         len: usize,
     ) -> Result<Vec<u8>, DriveError> {
         let r = &self.inner;
-        self.guarded(async {
-            Ok(r.client
-                .read(
-                    &r.target,
-                    Method::ReadShard,
-                    &[
-                        ("bucket", bucket.to_owned()),
-                        ("data_id", data_id.to_string()),
-                        ("file", file.to_owned()),
-                        ("offset", offset.to_string()),
-                        ("len", len.to_string()),
-                    ],
-                    len,
-                )
-                .await?)
-        })
+        self.guarded(r.client.read(
+            &r.target,
+            Method::ReadShard,
+            &[
+                ("bucket", bucket.to_owned()),
+                ("data_id", data_id.to_string()),
+                ("file", file.to_owned()),
+                ("offset", offset.to_string()),
+                ("len", len.to_string()),
+            ],
+            len,
+        ))
         .await
     }
 

@@ -2,7 +2,8 @@
 //! (keep-alive, TCP_NODELAY, connect timeout) shared by every remote drive of this node, signs
 //! each request, applies the timeouts, and turns what comes back into `Drive` results:
 //! error bodies into the same `DriveError` variant, and connection failures and timeouts into
-//! `DriveError::Offline` (what the object layer counts as a missing drive). It must never
+//! the typed `RpcError::Transport` (which liveness acts on, and which becomes
+//! `DriveError::Offline`, what the object layer counts as a missing drive). It must never
 //! buffer a whole shard upload: uploads go through a bounded channel.
 
 use std::convert::Infallible;
@@ -35,7 +36,7 @@ const SLOWEST_LINK: u64 = 4 << 20;
 const UPLOAD_QUEUE: usize = 8;
 
 /// The task that ends with the service's answer to a streamed upload.
-pub(crate) type UploadAnswer = JoinHandle<Result<(), DriveError>>;
+pub(crate) type UploadAnswer = JoinHandle<Result<(), RpcError>>;
 
 /// How long internode calls may take.
 #[derive(Clone, Debug)]
@@ -70,12 +71,27 @@ pub enum Transport {
     Http2,
 }
 
-/// An RPC failure: a drive error, or (only for open shard readers) a handle the service
-/// no longer knows.
-#[derive(Debug)]
+/// An RPC failure. Only [`RpcError::Transport`] says the node itself did not answer (what
+/// liveness acts on); everything else is an answer the node sent.
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum RpcError {
+    /// The node answered with a drive error (or an answer that is unusable).
+    #[error(transparent)]
     Drive(DriveError),
+    /// The node no longer knows an open shard reader's handle (it restarted or expired it).
+    #[error("stale shard reader handle")]
     StaleHandle,
+    /// No answer from the node: connection refused or reset, a timeout, a broken stream.
+    /// The message names the endpoint and what failed.
+    #[error("{0}")]
+    Transport(String),
+}
+
+impl RpcError {
+    /// Whether the node itself did not answer (see the variant).
+    pub(crate) fn is_transport(&self) -> bool {
+        matches!(self, RpcError::Transport(_))
+    }
 }
 
 impl From<RpcError> for DriveError {
@@ -83,6 +99,7 @@ impl From<RpcError> for DriveError {
         match e {
             RpcError::Drive(e) => e,
             RpcError::StaleHandle => DriveError::Invalid("stale shard reader handle".into()),
+            RpcError::Transport(m) => DriveError::Offline(m),
         }
     }
 }
@@ -239,7 +256,14 @@ impl RpcClient {
             .map_err(|e| RpcError::Drive(DriveError::Invalid(format!("{}: {e}", t.endpoint))))
     }
 
+    /// The node did not answer.
     fn offline(t: &Target, what: impl std::fmt::Display) -> RpcError {
+        RpcError::Transport(format!("{}: {what}", t.endpoint))
+    }
+
+    /// The node answered with something unusable: `Offline` for the object layer, but the
+    /// node is alive.
+    fn unusable(t: &Target, what: impl std::fmt::Display) -> RpcError {
         RpcError::Drive(DriveError::Offline(format!("{}: {what}", t.endpoint)))
     }
 
@@ -268,7 +292,7 @@ impl RpcClient {
                 }
             }
             if parts.status.is_success() && expect.is_some_and(|n| out.len() > n) {
-                return Err(Self::offline(t, "response longer than asked for"));
+                return Err(Self::unusable(t, "response longer than asked for"));
             }
         }
         Ok((parts.status, parts.headers, out))
@@ -291,12 +315,12 @@ impl RpcClient {
             }
         }
         if status == http::StatusCode::FORBIDDEN {
-            return Err(Self::offline(
+            return Err(Self::unusable(
                 t,
                 "the node refused internode authentication (do all nodes share the root credentials and a synchronised clock?)",
             ));
         }
-        Err(Self::offline(t, format!("unexpected HTTP status {status}")))
+        Err(Self::unusable(t, format!("unexpected HTTP status {status}")))
     }
 
     /// A non-streaming call under the unary timeout, stretched for a large body by the time
@@ -339,7 +363,7 @@ impl RpcClient {
         resource: &str,
         uid: &str,
         lease: Duration,
-    ) -> Result<bool, DriveError> {
+    ) -> Result<bool, RpcError> {
         let t = Target {
             base: base.to_owned(),
             drive: wire::LOCK_SEGMENT.to_owned(),
@@ -377,7 +401,7 @@ impl RpcClient {
         let got = Self::body(t, resp, self.inner.timeouts.stream_idle, Some(len)).await?;
         let bytes = Self::outcome(t, got)?;
         if bytes.len() != len {
-            return Err(Self::offline(
+            return Err(Self::unusable(
                 t,
                 format!("short response: {} of {len} bytes", bytes.len()),
             ));
@@ -411,7 +435,7 @@ impl RpcClient {
                 let got = Self::body(&t, resp, idle, None).await?;
                 Self::outcome(&t, got).map(drop)
             };
-            answer.await.map_err(DriveError::from)
+            answer.await
         });
         Ok((tx, task))
     }
