@@ -1,0 +1,383 @@
+"""The drills' mixed load and its ledger: several client threads doing PUT / GET / LIST /
+DELETE and multipart uploads through chosen nodes, every operation's outcome recorded, and the
+final check that every acknowledged object reads back byte-identical through every node.
+
+Owns: the ledger's model of what each key may hold, and the verdicts `lost` and `wrong`.
+A key is owned by one worker, so its operations are sequential. Per key the ledger keeps the
+last ACKNOWLEDGED state (a body's sha256, or absent) and the outcomes of unacknowledged
+writes (a timeout or a 5xx may or may not have taken effect, now or later), which are also
+acceptable. Anything else read back is either `lost` (an acknowledged body is gone) or `wrong`
+(a superseded, corrupted or never-written body, or a deleted key that came back).
+
+Must never: retry inside the client (boto3 runs with retries off so every failure is
+visible), count an unacknowledged write as acknowledged, or accept a body without hashing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+MIB = 1024 * 1024
+ABSENT = "absent"
+
+
+def body_for(key: str, seq: int, size: int, rng: random.Random) -> bytes:
+    head = f"{key}|{seq}|".encode()
+    return head + rng.randbytes(max(0, size - len(head)))
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def error_kind(e: Exception) -> str:
+    """'503 SlowDown', '404 NoSuchKey', 'ReadTimeoutError', ... for the error tallies."""
+    if isinstance(e, ClientError):
+        meta = e.response.get("ResponseMetadata", {})
+        return f"{meta.get('HTTPStatusCode')} {e.response.get('Error', {}).get('Code')}"
+    return type(e).__name__
+
+
+def is_not_found(e: Exception) -> bool:
+    return isinstance(e, ClientError) and e.response.get("Error", {}).get("Code") in (
+        "NoSuchKey", "404", "NotFound")
+
+
+@dataclass
+class KeyState:
+    acked: str | None = None            # sha256 hex, ABSENT, or None (never acknowledged)
+    acked_at: float = 0.0
+    unacked: set[str] = field(default_factory=set)
+    size: int = 0
+
+    def allowed(self) -> set[str]:
+        out = set(self.unacked)
+        out.add(self.acked if self.acked is not None else ABSENT)
+        return out
+
+    def certain(self) -> bool:
+        return not self.unacked
+
+    def verdict(self, seen: str) -> str | None:
+        """None when `seen` (a sha256 or ABSENT) is acceptable, else 'lost' or 'wrong'."""
+        if seen in self.allowed():
+            return None
+        if seen == ABSENT and self.acked not in (None, ABSENT):
+            return "lost"
+        return "wrong"
+
+
+@dataclass
+class Op:
+    kind: str
+    node: int
+    start: float
+    end: float
+    ok: bool
+    error: str = ""
+
+
+class Ledger:
+    """Every operation's outcome and every key's acceptable states."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.keys: dict[str, KeyState] = {}
+        self.ops: list[Op] = []
+        self.wrong: list[str] = []
+        self.lost: list[str] = []
+        self.errors: dict[str, int] = {}
+
+    def state(self, key: str) -> KeyState:
+        with self.lock:
+            return self.keys.setdefault(key, KeyState())
+
+    def record(self, op: Op) -> None:
+        with self.lock:
+            self.ops.append(op)
+            if not op.ok:
+                k = f"{op.kind}: {op.error}"
+                self.errors[k] = self.errors.get(k, 0) + 1
+
+    def bad(self, verdict: str, what: str) -> None:
+        with self.lock:
+            (self.lost if verdict == "lost" else self.wrong).append(what)
+
+    @property
+    def acknowledged(self) -> int:
+        with self.lock:
+            return sum(1 for o in self.ops if o.ok)
+
+    def acked_writes(self) -> int:
+        with self.lock:
+            return sum(1 for o in self.ops if o.ok and o.kind in ("put", "delete", "multipart"))
+
+
+class Load:
+    """`threads` workers, each owning its keys under `prefix/w<i>/`, doing a mixed load
+    through the nodes `targets()` returns, until `stop()`."""
+
+    def __init__(self, cluster, bucket: str, ledger: Ledger, targets, threads: int = 4,
+                 prefix: str = "load", seed: int = 1, sizes=(1024, 64 * 1024),
+                 large_every: int = 0, multipart_max: int = 2, op_pause: float = 0.0,
+                 read_timeout: float = 20.0):
+        self.cluster = cluster
+        self.bucket = bucket
+        self.ledger = ledger
+        self.targets = targets
+        self.threads = threads
+        self.prefix = prefix
+        self.seed = seed
+        self.sizes = sizes
+        self.large_every = large_every
+        self.multipart_left = multipart_max
+        self.op_pause = op_pause
+        self.stop_event = threading.Event()
+        self.workers: list[threading.Thread] = []
+        self.mp_lock = threading.Lock()
+        self.clients = [[cluster.client(n, read_timeout=read_timeout) for n in cluster.nodes]
+                        for _ in range(threads)]
+        self.crashes: list[str] = []
+
+    def start(self) -> None:
+        for i in range(self.threads):
+            t = threading.Thread(target=self._worker, args=(i,), name=f"load-{i}", daemon=True)
+            t.start()
+            self.workers.append(t)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        self.stop_event.set()
+        deadline = time.monotonic() + timeout
+        for t in self.workers:
+            t.join(timeout=max(0.1, deadline - time.monotonic()))
+        alive = [t.name for t in self.workers if t.is_alive()]
+        assert not alive, f"load threads still running after {timeout}s: {alive}"
+        assert not self.crashes, f"load thread crashed: {self.crashes}"
+
+    # ---------------------------------------------------------------- the worker
+
+    def _worker(self, w: int) -> None:
+        try:
+            self._run(w)
+        except Exception as e:  # a bug in the drill itself, surfaced by stop()
+            import traceback
+            self.crashes.append(f"worker {w}: {e!r}\n{traceback.format_exc()}")
+
+    def _run(self, w: int) -> None:
+        rng = random.Random(self.seed * 1000 + w)
+        mine: list[str] = []
+        seq = 0
+        while not self.stop_event.is_set():
+            nodes = self.targets()
+            if not nodes:
+                time.sleep(0.05)
+                continue
+            node = rng.choice(nodes)
+            s3 = self.clients[w][node.index - 1]
+            seq += 1
+            r = rng.random()
+            if r < 0.30 or len(mine) < 3:
+                key = f"{self.prefix}/w{w}/k{seq}"
+                mine.append(key)
+                self._put(s3, node, key, seq, rng)
+            elif r < 0.45:
+                self._put(s3, node, rng.choice(mine), seq, rng)
+            elif r < 0.75:
+                self._get(s3, node, rng.choice(mine))
+            elif r < 0.83:
+                self._list(s3, node, f"{self.prefix}/w{w}/", mine)
+            elif r < 0.95:
+                self._delete(s3, node, rng.choice(mine))
+            else:
+                with self.mp_lock:
+                    go = self.multipart_left > 0
+                    self.multipart_left -= 1 if go else 0
+                if go:
+                    key = f"{self.prefix}/w{w}/mp{seq}"
+                    mine.append(key)
+                    self._multipart(s3, node, key, seq, rng)
+            if self.op_pause:
+                time.sleep(self.op_pause)
+
+    def _size(self, seq: int, rng: random.Random) -> int:
+        if self.large_every and seq % self.large_every == 0:
+            return rng.randint(200 * 1024, 600 * 1024)  # past the inline limit: shard files
+        return rng.randint(*self.sizes)
+
+    def _put(self, s3, node, key: str, seq: int, rng: random.Random) -> None:
+        data = body_for(key, seq, self._size(seq, rng), rng)
+        h = digest(data)
+        st = self.ledger.state(key)
+        t0 = time.monotonic()
+        try:
+            s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+        except (ClientError, BotoCoreError) as e:
+            st.unacked.add(h)
+            self.ledger.record(Op("put", node.index, t0, time.monotonic(), False, error_kind(e)))
+            return
+        st.acked, st.acked_at, st.size = h, time.monotonic(), len(data)
+        self.ledger.record(Op("put", node.index, t0, time.monotonic(), True))
+
+    def _delete(self, s3, node, key: str) -> None:
+        st = self.ledger.state(key)
+        t0 = time.monotonic()
+        try:
+            s3.delete_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as e:
+            st.unacked.add(ABSENT)
+            self.ledger.record(Op("delete", node.index, t0, time.monotonic(), False,
+                                  error_kind(e)))
+            return
+        st.acked, st.acked_at = ABSENT, time.monotonic()
+        self.ledger.record(Op("delete", node.index, t0, time.monotonic(), True))
+
+    def _get(self, s3, node, key: str) -> None:
+        st = self.ledger.state(key)
+        t0 = time.monotonic()
+        try:
+            resp = s3.get_object(Bucket=self.bucket, Key=key)
+            seen = digest(resp["Body"].read())
+        except (ClientError, BotoCoreError) as e:
+            if not is_not_found(e):
+                self.ledger.record(Op("get", node.index, t0, time.monotonic(), False,
+                                      error_kind(e)))
+                return
+            seen = ABSENT
+        self.ledger.record(Op("get", node.index, t0, time.monotonic(), True))
+        v = st.verdict(seen)
+        if v is not None:
+            # While the load runs, an acknowledged object missing from a read is a wrong read
+            # (read-after-write broken); `lost` is for the final read-back.
+            self.ledger.bad("wrong", f"GET {key} via node {node.index} during load: "
+                                     f"{seen[:12]} not in {sorted(s[:12] for s in st.allowed())}")
+
+    def _list(self, s3, node, prefix: str, mine: list[str]) -> None:
+        t0 = time.monotonic()
+        listed: set[str] = set()
+        try:
+            token = None
+            while True:
+                kw = {"Bucket": self.bucket, "Prefix": prefix}
+                if token:
+                    kw["ContinuationToken"] = token
+                page = s3.list_objects_v2(**kw)
+                listed |= {o["Key"] for o in page.get("Contents", [])}
+                if not page.get("IsTruncated"):
+                    break
+                token = page["NextContinuationToken"]
+        except (ClientError, BotoCoreError) as e:
+            self.ledger.record(Op("list", node.index, t0, time.monotonic(), False,
+                                  error_kind(e)))
+            return
+        self.ledger.record(Op("list", node.index, t0, time.monotonic(), True))
+        for key in set(mine):
+            st = self.ledger.state(key)
+            if not st.certain():
+                continue
+            present = st.acked not in (None, ABSENT)
+            if present != (key in listed):
+                self.ledger.bad("wrong", f"LIST via node {node.index}: {key} "
+                                         f"{'missing' if present else 'listed after delete'}")
+
+    def _multipart(self, s3, node, key: str, seq: int, rng: random.Random) -> None:
+        parts = [body_for(key, seq, 5 * MIB, rng), body_for(key, seq + 1, rng.randint(1, 3) * MIB,
+                                                               rng)]
+        whole = b"".join(parts)
+        h = digest(whole)
+        st = self.ledger.state(key)
+        t0 = time.monotonic()
+        upload_id = None
+        try:
+            upload_id = s3.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
+            done = []
+            for i, p in enumerate(parts, start=1):
+                etag = s3.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id,
+                                      PartNumber=i, Body=p)["ETag"]
+                done.append({"PartNumber": i, "ETag": etag})
+        except (ClientError, BotoCoreError) as e:
+            self.ledger.record(Op("multipart", node.index, t0, time.monotonic(), False,
+                                  error_kind(e)))
+            if upload_id is not None:
+                try:
+                    s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+                except (ClientError, BotoCoreError):
+                    pass
+            return
+        try:
+            s3.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id,
+                                         MultipartUpload={"Parts": done})
+        except (ClientError, BotoCoreError) as e:
+            st.unacked.add(h)
+            self.ledger.record(Op("multipart", node.index, t0, time.monotonic(), False,
+                                  error_kind(e)))
+            return
+        st.acked, st.acked_at, st.size = h, time.monotonic(), len(whole)
+        self.ledger.record(Op("multipart", node.index, t0, time.monotonic(), True))
+
+
+def read_back(cluster, bucket: str, ledger: Ledger, nodes=None, threads: int = 4) -> int:
+    """Reads every key the ledger knows through every given node (default: all) and records
+    lost/wrong verdicts; also LISTs the bucket through every node. Returns objects checked."""
+    nodes = nodes or cluster.nodes
+    clients = {n.index: [cluster.client(n, read_timeout=60) for _ in range(threads)]
+               for n in nodes}
+    with ledger.lock:
+        items = sorted(ledger.keys.items())
+    jobs = [(key, st, n) for key, st in items for n in nodes]
+    tls = threading.local()
+    counter = iter(range(10 ** 9))
+    counter_lock = threading.Lock()
+
+    def one(job) -> None:
+        key, st, n = job
+        if not hasattr(tls, "slot"):
+            with counter_lock:
+                tls.slot = next(counter) % threads
+        s3 = clients[n.index][tls.slot]
+        try:
+            resp = s3.get_object(Bucket=bucket, Key=key)
+            seen = digest(resp["Body"].read())
+        except (ClientError, BotoCoreError) as e:
+            if not is_not_found(e):
+                ledger.bad("lost" if st.acked not in (None, ABSENT) else "wrong",
+                           f"final GET {key} via node {n.index}: {error_kind(e)}")
+                return
+            seen = ABSENT
+        v = st.verdict(seen)
+        if v is not None:
+            ledger.bad(v, f"final GET {key} via node {n.index}: {seen[:12]}, acknowledged "
+                          f"{(st.acked or ABSENT)[:12]}, unacknowledged "
+                          f"{sorted(s[:12] for s in st.unacked)}")
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(one, jobs))
+
+    for n in nodes:
+        s3 = clients[n.index][0]
+        listed: set[str] = set()
+        token = None
+        while True:
+            kw = {"Bucket": bucket}
+            if token:
+                kw["ContinuationToken"] = token
+            page = s3.list_objects_v2(**kw)
+            listed |= {o["Key"] for o in page.get("Contents", [])}
+            if not page.get("IsTruncated"):
+                break
+            token = page["NextContinuationToken"]
+        for key, st in items:
+            if not st.certain():
+                continue
+            present = st.acked not in (None, ABSENT)
+            if present and key not in listed:
+                ledger.bad("lost", f"final LIST via node {n.index}: {key} missing")
+            elif not present and key in listed:
+                ledger.bad("wrong", f"final LIST via node {n.index}: deleted {key} listed")
+    return len(items)

@@ -1,0 +1,44 @@
+"""Drill 1: SIGKILL one node in the middle of a mixed load. Writes and reads go on through the
+others; the node restarts; heal finishes (every node reports redundancy_ok and every shard
+file of every live object is back on every drive); every acknowledged object reads back
+byte-identical through every node.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from drill import finish, live, make_bucket, redundancy
+from load import Ledger, Load
+
+
+@pytest.mark.parametrize("drives_per_node,parity", [(2, None), (1, 2)],
+                         ids=["8drives-ec4+4", "4drives-ec2+2"])
+def test_drill1_sigkill_one_node(make_cluster, drives_per_node, parity):
+    c = make_cluster(drives_per_node=drives_per_node, parity=parity)
+    bucket = make_bucket(c)
+    ledger = Ledger()
+    load = Load(c, bucket, ledger, live(c), threads=4, seed=11, large_every=4, multipart_max=2)
+    victim = c.nodes[2]
+    load.start()
+    try:
+        time.sleep(4)
+        c.kill(victim)
+        t_kill = time.monotonic()
+        time.sleep(6)
+        c.start(victim)
+        t_restart = time.monotonic()
+        c.wait_ready([victim])
+        time.sleep(2)
+    finally:
+        load.stop()
+    during = [o for o in ledger.ops if t_kill < o.start and o.end < t_restart and o.ok]
+    writes = [o for o in during if o.kind in ("put", "delete", "multipart")]
+    reads = [o for o in during if o.kind in ("get", "list")]
+    assert writes and reads, (
+        f"nothing acknowledged while node {victim.index} was down: "
+        f"{len(writes)} writes, {len(reads)} reads; errors {ledger.errors}")
+    ttr, missing = redundancy(c, t_restart, timeout=90)
+    finish(c, 1, f"sigkill-one-node[{drives_per_node * 4}drives]", ledger, bucket, ttr, missing)
