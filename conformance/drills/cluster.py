@@ -136,6 +136,8 @@ class Cluster:
     nodes: list[Node] = field(default_factory=list)
     proxies: list["Proxy"] = field(default_factory=list)
     endpoints: list[str] = field(default_factory=list)
+    _clients: dict = field(default_factory=dict)
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         name_ips = [f"127.0.0.{i}" for i in range(1, 5)]
@@ -276,15 +278,20 @@ class Cluster:
     # ------------------------------------------------------------------ clients
 
     def client(self, node: Node, read_timeout: float = 20.0, connect_timeout: float = 3.0):
-        """boto3 for `node`: path style, no retries (every failure is visible), short timeouts."""
-        cfg = Config(region_name=REGION, s3={"addressing_style": "path"},
-                     retries={"max_attempts": 1, "mode": "standard"},
-                     connect_timeout=connect_timeout, read_timeout=read_timeout,
-                     max_pool_connections=4)
-        session = boto3.session.Session(aws_access_key_id=self.access_key,
-                                        aws_secret_access_key=self.secret_key,
-                                        region_name=REGION)
-        return session.client("s3", endpoint_url=node.url, config=cfg)
+        """boto3 for `node`: path style, no retries (every failure is visible), short timeouts.
+        Made once per node and timeouts (boto3 clients are thread-safe, and slow to make)."""
+        key = (node.index, read_timeout, connect_timeout)
+        with self._clients_lock:
+            if key not in self._clients:
+                cfg = Config(region_name=REGION, s3={"addressing_style": "path"},
+                             retries={"max_attempts": 1, "mode": "standard"},
+                             connect_timeout=connect_timeout, read_timeout=read_timeout,
+                             max_pool_connections=16)
+                session = boto3.session.Session(aws_access_key_id=self.access_key,
+                                                aws_secret_access_key=self.secret_key,
+                                                region_name=REGION)
+                self._clients[key] = session.client("s3", endpoint_url=node.url, config=cfg)
+            return self._clients[key]
 
     def signed(self, node: Node, method: str, path: str, body: bytes = b"",
                timeout: float = 10.0) -> tuple[int, bytes]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "clients"))
 import harness  # noqa: E402
 
 from cluster import Cluster  # noqa: E402
+import drill  # noqa: E402
 from drill import RESULTS  # noqa: E402
 
 for _name in harness.CLIENT_ENV_TO_DROP:
@@ -43,6 +45,7 @@ def make_cluster(tmp_path):
     made: list[Cluster] = []
 
     def make(**kw) -> Cluster:
+        drill._T0[0] = time.monotonic()
         c = Cluster(root=tmp_path / f"cluster{len(made)}", **kw)
         made.append(c)
         c.root.mkdir(parents=True)

@@ -28,7 +28,17 @@ def report(line: str) -> None:
     RESULTS.append(line)
 
 
+_T0 = [time.monotonic()]
+
+
+def phase(name: str) -> None:
+    """With DRILLS_VERBOSE=1, prints how long the drill has run at each named step."""
+    if os.environ.get("DRILLS_VERBOSE"):
+        print(f"  [{time.monotonic() - _T0[0]:6.1f}s] {name}", flush=True)
+
+
 def make_bucket(c: Cluster, name: str = "drill") -> str:
+    phase("cluster up")
     s3 = c.client(c.nodes[0])
     s3.create_bucket(Bucket=name)
     return name
@@ -53,7 +63,9 @@ def finish(c: Cluster, number: int, name: str, ledger: Ledger, bucket: str,
            ttr: float | None, missing: str | None, nodes=None) -> None:
     """Reads everything back through every node, prints the result line, asserts it, and
     skips (after the data checks passed) when a feature needed for the heal part is missing."""
+    phase("heal verified" if ttr is not None else "heal not verifiable")
     read_back(c, bucket, ledger, nodes=nodes)
+    phase("read back")
     if os.environ.get("DRILLS_VERBOSE"):
         print(f"errors: {ledger.errors}\nshard problems: {c.shard_problems()[:10]}\n"
               f"data dirs: {len(c.data_dirs())}")

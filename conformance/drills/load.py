@@ -5,9 +5,10 @@ final check that every acknowledged object reads back byte-identical through eve
 Owns: the ledger's model of what each key may hold, and the verdicts `lost` and `wrong`.
 A key is owned by one worker, so its operations are sequential. Per key the ledger keeps the
 last ACKNOWLEDGED state (a body's sha256, or absent) and the outcomes of unacknowledged
-writes (a timeout or a 5xx may or may not have taken effect, now or later), which are also
-acceptable. Anything else read back is either `lost` (an acknowledged body is gone) or `wrong`
-(a superseded, corrupted or never-written body, or a deleted key that came back).
+writes (a timeout or a reset may or may not have taken effect, now or later), which are also
+acceptable; a write refused with 503 SlowDown must never become visible. Anything else read
+back is either `lost` (an acknowledged body is gone) or `wrong` (a superseded, corrupted,
+refused or never-written body, or a deleted key that came back).
 
 Must never: retry inside the client (boto3 runs with retries off so every failure is
 visible), count an unacknowledged write as acknowledged, or accept a body without hashing it.
@@ -22,7 +23,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError,
+                                 EndpointConnectionError)
 
 MIB = 1024 * 1024
 ABSENT = "absent"
@@ -43,6 +45,19 @@ def error_kind(e: Exception) -> str:
         meta = e.response.get("ResponseMetadata", {})
         return f"{meta.get('HTTPStatusCode')} {e.response.get('Error', {}).get('Code')}"
     return type(e).__name__
+
+
+def may_have_applied(e: Exception) -> bool:
+    """Whether a failed write may still take effect. A refusal (503 SlowDown: "nothing was
+    written") and a connection that never opened cannot; a timeout, a reset or another error
+    may, now or later, so its value stays acceptable."""
+    if isinstance(e, (EndpointConnectionError, ConnectTimeoutError)):
+        return False
+    if isinstance(e, ClientError):
+        meta = e.response.get("ResponseMetadata", {})
+        code = e.response.get("Error", {}).get("Code")
+        return not (meta.get("HTTPStatusCode") == 503 and code == "SlowDown")
+    return True
 
 
 def is_not_found(e: Exception) -> bool:
@@ -142,8 +157,7 @@ class Load:
         self.stop_event = threading.Event()
         self.workers: list[threading.Thread] = []
         self.mp_lock = threading.Lock()
-        self.clients = [[cluster.client(n, read_timeout=read_timeout) for n in cluster.nodes]
-                        for _ in range(threads)]
+        self.clients = [cluster.client(n, read_timeout=read_timeout) for n in cluster.nodes]
         self.crashes: list[str] = []
 
     def start(self) -> None:
@@ -180,7 +194,7 @@ class Load:
                 time.sleep(0.05)
                 continue
             node = rng.choice(nodes)
-            s3 = self.clients[w][node.index - 1]
+            s3 = self.clients[node.index - 1]
             seq += 1
             r = rng.random()
             if r < 0.30 or len(mine) < 3:
@@ -219,7 +233,8 @@ class Load:
         try:
             s3.put_object(Bucket=self.bucket, Key=key, Body=data)
         except (ClientError, BotoCoreError) as e:
-            st.unacked.add(h)
+            if may_have_applied(e):
+                st.unacked.add(h)
             self.ledger.record(Op("put", node.index, t0, time.monotonic(), False, error_kind(e)))
             return
         st.acked, st.acked_at, st.size = h, time.monotonic(), len(data)
@@ -231,7 +246,8 @@ class Load:
         try:
             s3.delete_object(Bucket=self.bucket, Key=key)
         except (ClientError, BotoCoreError) as e:
-            st.unacked.add(ABSENT)
+            if may_have_applied(e):
+                st.unacked.add(ABSENT)
             self.ledger.record(Op("delete", node.index, t0, time.monotonic(), False,
                                   error_kind(e)))
             return
@@ -314,7 +330,8 @@ class Load:
             s3.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id,
                                          MultipartUpload={"Parts": done})
         except (ClientError, BotoCoreError) as e:
-            st.unacked.add(h)
+            if may_have_applied(e):
+                st.unacked.add(h)
             self.ledger.record(Op("multipart", node.index, t0, time.monotonic(), False,
                                   error_kind(e)))
             return
@@ -326,21 +343,13 @@ def read_back(cluster, bucket: str, ledger: Ledger, nodes=None, threads: int = 4
     """Reads every key the ledger knows through every given node (default: all) and records
     lost/wrong verdicts; also LISTs the bucket through every node. Returns objects checked."""
     nodes = nodes or cluster.nodes
-    clients = {n.index: [cluster.client(n, read_timeout=60) for _ in range(threads)]
-               for n in nodes}
+    clients = {n.index: cluster.client(n, read_timeout=60) for n in nodes}
     with ledger.lock:
         items = sorted(ledger.keys.items())
     jobs = [(key, st, n) for key, st in items for n in nodes]
-    tls = threading.local()
-    counter = iter(range(10 ** 9))
-    counter_lock = threading.Lock()
-
     def one(job) -> None:
         key, st, n = job
-        if not hasattr(tls, "slot"):
-            with counter_lock:
-                tls.slot = next(counter) % threads
-        s3 = clients[n.index][tls.slot]
+        s3 = clients[n.index]
         try:
             resp = s3.get_object(Bucket=bucket, Key=key)
             seen = digest(resp["Body"].read())
@@ -360,7 +369,7 @@ def read_back(cluster, bucket: str, ledger: Ledger, nodes=None, threads: int = 4
         list(pool.map(one, jobs))
 
     for n in nodes:
-        s3 = clients[n.index][0]
+        s3 = clients[n.index]
         listed: set[str] = set()
         token = None
         while True:
