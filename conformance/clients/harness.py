@@ -323,6 +323,9 @@ def files_under(path: Path) -> set[str]:
     return {str(p.relative_to(path)) for p in path.rglob("*")}
 
 
+_TLS_DECODE_ALERT = b"TLSV1_ALERT_DECODE_ERROR"
+
+
 class AwsCli:
     """Runs `aws` with a private config, credentials and CA bundle for one server."""
 
@@ -363,7 +366,24 @@ class AwsCli:
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 300):
         cmd = [tool("aws"), "--endpoint-url", self.server.endpoint, *args]
-        return run(cmd, env=self.env, check=check, timeout=timeout)
+        proc = run(cmd, env=self.env, check=False, timeout=timeout)
+        if proc.returncode != 0 and _TLS_DECODE_ALERT in proc.stderr:
+            # One CI run saw a single `tlsv1 alert decode error` from a fresh connection that
+            # we could not reproduce in hundreds of runs since. Retries are otherwise off, so
+            # the command is re-run once, and every such event is reported in the summary
+            # with the server's log lines about TLS, so it stays visible rather than hidden.
+            tls_lines = [line for line in self.server.log_tail(400).splitlines()
+                         if "TLS" in line or "rustls" in line]
+            NOTES.append(f"aws-cli: TLS decode_error alert, command re-run once: {' '.join(args)}; "
+                         f"server TLS log lines: {tls_lines[-5:]}")
+            proc = run(cmd, env=self.env, check=False, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(cmd)} exited {proc.returncode}\nstdout:\n"
+                f"{proc.stdout.decode(errors='replace')[-4000:]}\nstderr:\n"
+                f"{proc.stderr.decode(errors='replace')[-4000:]}"
+            )
+        return proc
 
     def json(self, *args: str):
         out = self(*args).stdout

@@ -90,7 +90,7 @@ pub async fn serve(
                             watcher.watch(conn).await
                         }
                         Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            tracing::info!(%peer, error = %e, "TLS handshake failed");
                             return;
                         }
                         Err(_) => {
@@ -101,7 +101,11 @@ pub async fn serve(
                 }
             };
             if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                if tls_error(e.as_ref()).is_some() {
+                    tracing::info!(%peer, error = %e, "connection ended with a TLS error");
+                } else {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
             }
         });
     }
@@ -112,4 +116,22 @@ pub async fn serve(
     {
         tracing::warn!("connections still busy after the drain timeout; closing them");
     }
+}
+
+/// The rustls error somewhere in `err`'s source chain, if the connection failed at the TLS layer
+/// (worth an info line: a peer sending bad records), as opposed to an idle timeout or a reset.
+fn tls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(t) = e.downcast_ref::<rustls::Error>() {
+            return Some(t);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(t) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                return Some(t);
+            }
+        }
+        cur = e.source();
+    }
+    None
 }
