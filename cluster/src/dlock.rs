@@ -1,11 +1,14 @@
 //! Distributed per-key write locks: a lock is held when a majority of the deployment's nodes
 //! (the distinct `host:port`s of the endpoint list) granted it. Each node keeps a
 //! [`LockTable`] of leases (served to peers over internode RPC, used in-process by its own
-//! store); a holder ([`DistLocker::lock`]) asks every node, keeps the lock when a majority
-//! granted within the request timeout, otherwise gives back what it got and retries with
-//! jittered backoff until its deadline; while the [`DistGuard`] lives it refreshes the lease,
-//! and dropping it releases the lock (best effort, in the background). A holder that dies
-//! stops refreshing, so its lease expires and the key is never blocked longer than the lease.
+//! store); a holder ([`DistLocker::lock`]) asks every node it believes reachable (a node that
+//! liveness marked offline is skipped without a request, see [`crate::drive::liveness`]),
+//! keeps the lock as soon as a majority granted (a silent node never delays it), otherwise
+//! gives back what it got and retries with jittered backoff until its deadline
+//! ([`StoreError::LockTimeout`]); a grant that arrives after its round was decided is given
+//! back with the round's others, or on arrival when they are already given back. While the [`DistGuard`] lives it refreshes the lease, and
+//! dropping it releases the lock (best effort, in the background). A holder that dies stops
+//! refreshing, so its lease expires and the key is never blocked longer than the lease.
 //! Every acquisition has its own uuid, so a late release or refresh from an old holder never
 //! touches a newer one. This module must never read or write drives, nor decide data quorum.
 
@@ -14,7 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
+use futures::stream::{FuturesUnordered, StreamExt as _};
 
+use crate::drive::liveness::{NodeLiveness, Probe};
 use crate::rpc::RpcClient;
 use crate::StoreError;
 
@@ -126,22 +131,51 @@ pub enum LockNode {
     Remote { base: String, client: RpcClient },
 }
 
-impl LockNode {
+/// A lock node with the liveness state it shares with that node's drives (`None` for this
+/// node's own table).
+#[derive(Clone, Debug)]
+struct Voter {
+    node: LockNode,
+    live: Option<Arc<NodeLiveness>>,
+}
+
+impl Voter {
+    fn new(node: LockNode) -> Voter {
+        let live = match &node {
+            LockNode::Local(_) => None,
+            LockNode::Remote { base, .. } => Some(NodeLiveness::for_node(base)),
+        };
+        Voter { node, live }
+    }
+
+    /// Whether liveness knows the node to be unreachable right now (then it is not asked).
+    fn known_offline(&self) -> bool {
+        self.live.as_ref().is_some_and(|l| !l.is_online())
+    }
+
     /// Whether the node said yes; an unreachable node says no.
     async fn ask(&self, op: LockOp, resource: &str, uid: &str, lease: Duration) -> bool {
         self.answer(op, resource, uid, lease).await.unwrap_or(false)
     }
 
-    /// The node's answer, or `None` when it could not be reached.
+    /// The node's answer, or `None` when it could not be reached (or is known offline). A
+    /// transport failure marks the node offline for every user of its liveness.
     async fn answer(&self, op: LockOp, resource: &str, uid: &str, lease: Duration) -> Option<bool> {
-        match self {
+        match &self.node {
             LockNode::Local(t) => Some(match op {
                 LockOp::Grant => t.grant(resource, uid, lease),
                 LockOp::Refresh => t.refresh(resource, uid, lease),
                 LockOp::Release => t.release(resource, uid),
             }),
             LockNode::Remote { base, client } => {
-                match client.lock_call(base, op, resource, uid, lease).await {
+                if self.known_offline() {
+                    return None;
+                }
+                let r = client.lock_call(base, op, resource, uid, lease).await;
+                if let Some(live) = &self.live {
+                    live.observe(&r, || lock_probe(base, client));
+                }
+                match r {
                     Ok(b) => Some(b),
                     Err(e) => {
                         tracing::debug!(node = %base, ?op, resource, error = %e, "lock request failed");
@@ -153,13 +187,74 @@ impl LockNode {
     }
 }
 
+/// The liveness probe of a node reached only for locks: a release of a lock nobody holds
+/// (any answer at all means the node is back).
+fn lock_probe(base: &str, client: &RpcClient) -> Probe {
+    let (base, client) = (base.to_owned(), client.clone());
+    Box::new(move || {
+        let (base, client) = (base.clone(), client.clone());
+        Box::pin(async move {
+            let limit = client.timeouts().connect * 2;
+            let call = client.lock_call(&base, LockOp::Release, "\0probe", "\0probe", limit);
+            match tokio::time::timeout(limit, call).await {
+                Err(_) => false,
+                Ok(r) => r.map_or_else(|e| !e.is_transport(), |_| true),
+            }
+        })
+    })
+}
+
+/// One node's part in a grant round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Vote {
+    Granted,
+    Refused,
+    /// Known offline (not asked), or no answer within the request timeout.
+    Unreachable,
+    /// Still in flight when the round was decided (see [`LateGrants`]).
+    Undecided,
+}
+
+/// Grants of a round that arrive after the round was decided. Until the round's grants
+/// are given back they are recorded (and given back with the others); afterwards each is
+/// released as it arrives.
+#[derive(Debug, Default)]
+struct LateGrants {
+    state: Mutex<(bool, Vec<usize>)>,
+}
+
+impl LateGrants {
+    /// Records a late grant by node `i`; `true` when the round was already given back (the
+    /// caller releases it then).
+    fn arrived(&self, i: usize) -> bool {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if !s.0 {
+            s.1.push(i);
+        }
+        s.0
+    }
+
+    /// Marks the round given back; returns the late grants recorded so far.
+    fn give_back(&self) -> Vec<usize> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.0 = true;
+        std::mem::take(&mut s.1)
+    }
+}
+
+/// What one grant round got, per node.
+struct GrantRound {
+    votes: Vec<Vote>,
+    late: Arc<LateGrants>,
+}
+
 /// A release in flight: its number, and a channel closed when it is done.
 type PendingRelease = (u64, tokio::sync::watch::Receiver<()>);
 
 /// Takes locks on a majority of `nodes`. See the module docs. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct DistLocker {
-    nodes: Arc<Vec<LockNode>>,
+    nodes: Arc<Vec<Voter>>,
     cfg: LockConfig,
     /// Releases still in flight to peers, per resource: (their number, closed when done).
     /// A new `lock` of the resource waits for them instead of colliding with them.
@@ -174,12 +269,14 @@ pub struct DistGuard {
     resource: String,
     uid: String,
     refresher: Option<tokio::task::JoinHandle<()>>,
+    /// The acquiring round's grants still in flight (see [`LateGrants`]).
+    late: Arc<LateGrants>,
 }
 
 impl DistLocker {
     pub fn new(nodes: Vec<LockNode>, cfg: LockConfig) -> Self {
         DistLocker {
-            nodes: Arc::new(nodes),
+            nodes: Arc::new(nodes.into_iter().map(Voter::new).collect()),
             cfg,
             pending: Arc::default(),
             next_release: Arc::default(),
@@ -195,6 +292,60 @@ impl DistLocker {
     async fn round(&self, op: LockOp, resource: &str, uid: &str) -> Vec<bool> {
         let answers = self.answers(op, resource, uid).await;
         answers.into_iter().map(|a| a == Some(true)).collect()
+    }
+
+    /// Asks every node not known offline for a grant (none when too few are left to make a
+    /// majority), and decides as soon as a majority granted or can no longer grant (each
+    /// request bounded by the request timeout). Late answers: see [`LateGrants`].
+    async fn grant_round(&self, resource: &str, uid: &str) -> GrantRound {
+        let need = self.quorum();
+        let late = Arc::new(LateGrants::default());
+        let mut votes = vec![Vote::Unreachable; self.nodes.len()];
+        let askable: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| !self.nodes[i].known_offline())
+            .collect();
+        if askable.len() < need {
+            return GrantRound { votes, late };
+        }
+        let (limit, lease) = (self.cfg.request_timeout, self.cfg.lease);
+        let mut pending = FuturesUnordered::new();
+        for i in askable {
+            let (v, resource, uid) = (self.nodes[i].clone(), resource.to_owned(), uid.to_owned());
+            votes[i] = Vote::Undecided;
+            pending.push(async move {
+                let a =
+                    tokio::time::timeout(limit, v.answer(LockOp::Grant, &resource, &uid, lease))
+                        .await
+                        .unwrap_or(None);
+                (i, a)
+            });
+        }
+        let mut granted = 0;
+        while granted < need && granted + pending.len() >= need {
+            let Some((i, a)) = pending.next().await else {
+                break;
+            };
+            votes[i] = match a {
+                Some(true) => Vote::Granted,
+                Some(false) => Vote::Refused,
+                None => Vote::Unreachable,
+            };
+            granted += usize::from(a == Some(true));
+        }
+        if !pending.is_empty() {
+            let (nodes, late) = (self.nodes.clone(), late.clone());
+            let (resource, uid) = (resource.to_owned(), uid.to_owned());
+            // Polled to the end in the background (spawned: it must outlive this call).
+            tokio::spawn(async move {
+                while let Some((i, a)) = pending.next().await {
+                    if a == Some(true) && late.arrived(i) {
+                        let release = nodes[i].ask(LockOp::Release, &resource, &uid, lease);
+                        let _ = tokio::time::timeout(limit, release).await;
+                    }
+                }
+            });
+        }
+        GrantRound { votes, late }
     }
 
     /// Each node's answer to `op` within the request timeout; `None` when unreachable.
@@ -213,17 +364,17 @@ impl DistLocker {
     /// at once (so the next local writer finds it free), the peers in the background.
     fn release_in_background(&self, resource: &str, uid: &str, on: Option<Vec<bool>>) {
         let wanted = |i: usize| on.as_ref().is_none_or(|on| on[i]);
-        for (i, n) in self.nodes.iter().enumerate() {
-            if let (LockNode::Local(t), true) = (n, wanted(i)) {
+        for (i, v) in self.nodes.iter().enumerate() {
+            if let (LockNode::Local(t), true) = (&v.node, wanted(i)) {
                 t.release(resource, uid);
             }
         }
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let remote: Vec<LockNode> = (self.nodes.iter().enumerate())
-            .filter(|(i, n)| matches!(n, LockNode::Remote { .. }) && wanted(*i))
-            .map(|(_, n)| n.clone())
+        let remote: Vec<Voter> = (self.nodes.iter().enumerate())
+            .filter(|(i, v)| matches!(v.node, LockNode::Remote { .. }) && wanted(*i))
+            .map(|(_, v)| v.clone())
             .collect();
         if remote.is_empty() {
             return;
@@ -273,7 +424,9 @@ impl DistLocker {
     }
 
     /// Waits for `resource`'s lock on a majority of the nodes, until the acquire timeout
-    /// (then `WriteQuorum` with the most grants seen, so the client is told to slow down).
+    /// (then `LockTimeout` with the most grants seen, so the client is told to slow down).
+    /// Gives up early, after a few rounds, when fewer than a majority of the nodes can be
+    /// reached at all (known offline, or not answering).
     pub async fn lock(&self, resource: &str) -> Result<DistGuard, StoreError> {
         let deadline = tokio::time::Instant::now() + self.cfg.acquire_timeout;
         let need = self.quorum();
@@ -286,17 +439,25 @@ impl DistLocker {
         loop {
             self.settle(resource).await;
             let uid = uuid::Uuid::new_v4().to_string();
-            let answers = self.answers(LockOp::Grant, resource, &uid).await;
-            let granted: Vec<bool> = answers.iter().map(|a| *a == Some(true)).collect();
+            let round = self.grant_round(resource, &uid).await;
+            let mut granted: Vec<bool> = round.votes.iter().map(|v| *v == Vote::Granted).collect();
             let ok = granted.iter().filter(|g| **g).count();
             if ok >= need {
-                return Ok(self.guard(resource, uid));
+                return Ok(self.guard(resource, uid, round.late));
             }
             best = best.max(ok);
-            if ok > 0 {
+            for i in round.late.give_back() {
+                granted[i] = true;
+            }
+            if granted.iter().any(|g| *g) {
                 self.release_in_background(resource, &uid, Some(granted));
             }
-            let reachable = answers.iter().filter(|a| a.is_some()).count();
+            // A node still deciding answered nothing yet; it is not counted as out of reach.
+            let reachable = round
+                .votes
+                .iter()
+                .filter(|v| **v != Vote::Unreachable)
+                .count();
             out_of_reach = if reachable < need {
                 out_of_reach + 1
             } else {
@@ -310,7 +471,10 @@ impl DistLocker {
                     need,
                     "lock timeout: no majority of nodes granted the lock in time"
                 );
-                return Err(StoreError::WriteQuorum { ok: best, need });
+                return Err(StoreError::LockTimeout {
+                    granted: best,
+                    need,
+                });
             }
             // Full jitter: contenders spread out instead of colliding again.
             let jitter = Duration::from_micros(rand_below(backoff.as_micros() as u64 + 1));
@@ -319,7 +483,7 @@ impl DistLocker {
         }
     }
 
-    fn guard(&self, resource: &str, uid: String) -> DistGuard {
+    fn guard(&self, resource: &str, uid: String, late: Arc<LateGrants>) -> DistGuard {
         let me = self.clone();
         let (res, id) = (resource.to_owned(), uid.clone());
         let refresher = tokio::spawn(async move {
@@ -343,6 +507,7 @@ impl DistLocker {
             resource: resource.to_owned(),
             uid,
             refresher: Some(refresher),
+            late,
         }
     }
 }
@@ -369,6 +534,8 @@ impl Drop for DistGuard {
             r.abort();
         }
         if !self.uid.is_empty() {
+            // Releases go to every node anyway; later late grants release themselves.
+            self.late.give_back();
             self.locker
                 .release_in_background(&self.resource, &self.uid, None);
         }
@@ -415,7 +582,10 @@ mod tests {
         let g = l.lock("k").await.expect("locked");
         assert!(matches!(
             l.lock("k").await,
-            Err(StoreError::WriteQuorum { ok: 0, need: 1 })
+            Err(StoreError::LockTimeout {
+                granted: 0,
+                need: 1
+            })
         ));
         drop(g);
         assert_eq!(t.held(), 0, "the local grant is released at once");

@@ -45,6 +45,11 @@ pub enum StoreError {
     WriteQuorum { ok: usize, need: usize },
     #[error("read quorum not reached: {ok} drives answered consistently, {need} needed")]
     ReadQuorum { ok: usize, need: usize },
+    /// The key's write lock was not granted by a majority of nodes in time (contention
+    /// outlasting the acquire timeout, or too few nodes reachable): nothing was written;
+    /// the client should retry later.
+    #[error("lock not acquired: {granted} of the {need} nodes needed granted it in time")]
+    LockTimeout { granted: usize, need: usize },
     #[error("the request body failed: {0}")]
     Body(std::io::Error),
     #[error("invalid configuration: {0}")]

@@ -1,7 +1,9 @@
 //! Distributed key locks over real internode RPC sockets: nodes in one test process, each
 //! with its own lock table served by `rpc::serve` on a 127.0.0.1 listener. Pins mutual
 //! exclusion of holders on different nodes, that a dead holder's lease runs out (and not
-//! before), that a node cut off from the majority cannot lock, and that concurrent puts of
+//! before), that a node cut off from the majority cannot lock (`LockTimeout`), that a slow
+//! node never delays a lock and its late grants are given back, that a node liveness knows
+//! to be offline is not asked until it answers again, and that concurrent puts of
 //! one key through different nodes leave one whole version on every drive (nothing for a
 //! heal to repair) that every node reads alike.
 
@@ -44,6 +46,34 @@ fn serve(listener: tokio::net::TcpListener, service: RpcService) -> RpcServer {
                 let svc = service_fn(move |req| {
                     let s = s.clone();
                     async move { Ok::<_, Infallible>(rpc::serve(&s, req).await) }
+                });
+                let b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let _ = b.serve_connection(TokioIo::new(stream), svc).await;
+            });
+        }
+    });
+    RpcServer { task }
+}
+
+/// Serves like [`serve`], but every request waits `delay` before it is handled (a slow or
+/// overloaded node).
+fn serve_slowly(
+    listener: tokio::net::TcpListener,
+    service: RpcService,
+    delay: Duration,
+) -> RpcServer {
+    let service = Arc::new(service);
+    let task = tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            let s = service.clone();
+            conns.spawn(async move {
+                let svc = service_fn(move |req| {
+                    let s = s.clone();
+                    async move {
+                        tokio::time::sleep(delay).await;
+                        Ok::<_, Infallible>(rpc::serve(&s, req).await)
+                    }
                 });
                 let b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                 let _ = b.serve_connection(TokioIo::new(stream), svc).await;
@@ -190,7 +220,7 @@ async fn a_dead_holders_lease_expires_and_not_before() {
     tokio::time::sleep(Duration::from_millis(2 * lease)).await;
     let early = other_quick.lock("bucket/k").await;
     assert!(
-        matches!(early, Err(StoreError::WriteQuorum { need: 2, .. })),
+        matches!(early, Err(StoreError::LockTimeout { need: 2, .. })),
         "a refreshed lock was taken: {early:?}"
     );
     // The holder dies: no refresh, no release, and its node stops answering.
@@ -223,7 +253,13 @@ async fn a_node_alone_cannot_lock() {
     let t = Instant::now();
     let r = alone.lock("bucket/k").await;
     assert!(
-        matches!(r, Err(StoreError::WriteQuorum { ok: 1, need: 2 })),
+        matches!(
+            r,
+            Err(StoreError::LockTimeout {
+                granted: 1,
+                need: 2
+            })
+        ),
         "{r:?}"
     );
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
@@ -233,6 +269,108 @@ async fn a_node_alone_cannot_lock() {
         assert!(Instant::now() < deadline, "own grant never released");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_node_never_delays_a_lock_and_its_late_grant_is_given_back() {
+    let nodes = lock_nodes(2).await;
+    // A third node that answers everything 600 ms late.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let slow_base = format!("http://{}", l.local_addr().expect("local addr"));
+    let slow_service = RpcService::new(Vec::new(), internode_key());
+    let slow_table = slow_service.lock_table();
+    let _slow = serve_slowly(l, slow_service, Duration::from_millis(600));
+    let c = client();
+    let locker = DistLocker::new(
+        vec![
+            LockNode::Local(nodes.tables[0].clone()),
+            LockNode::Remote {
+                base: nodes.bases[1].clone(),
+                client: c.clone(),
+            },
+            LockNode::Remote {
+                base: slow_base,
+                client: c,
+            },
+        ],
+        cfg(5_000, 5_000),
+    );
+    for i in 0..5 {
+        let t = Instant::now();
+        let g = locker.lock(&format!("bucket/k{i}")).await.expect("locked");
+        let took = t.elapsed();
+        assert!(
+            took < Duration::from_millis(400),
+            "a majority answered at once, yet the lock took {took:?}"
+        );
+        drop(g);
+    }
+    // The slow node's grants arrive after each guard was dropped: each gives itself back.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while slow_table.held() > 0 || nodes.tables.iter().any(|t| t.held() > 0) {
+        assert!(
+            Instant::now() < deadline,
+            "late grants were never released: slow node holds {}",
+            slow_table.held()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_known_offline_is_skipped_until_it_answers_again() {
+    let mut nodes = lock_nodes(3).await;
+    let locker = nodes.locker(0, cfg(5_000, 5_000));
+    let gone = nodes.bases[2].clone();
+    let addr = gone.trim_start_matches("http://").to_owned();
+    nodes.servers[2] = None;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The first lock finds the node refusing: it is marked offline (for the drives too).
+    drop(locker.lock("bucket/a").await.expect("majority of 3 still"));
+    let live = cluster::drive::liveness::NodeLiveness::for_node(&gone);
+    // (The majority answered first; the refusal lands a moment later.)
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while live.is_online() {
+        assert!(
+            Instant::now() < deadline,
+            "a refusing lock node is marked offline"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Later locks do not ask it at all; they still need and get a majority.
+    for i in 0..10 {
+        let t = Instant::now();
+        drop(locker.lock(&format!("bucket/b{i}")).await.expect("locked"));
+        assert!(
+            t.elapsed() < Duration::from_millis(300),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+    // Only one other node left: no majority, and the lock says so fast with LockTimeout.
+    nodes.servers[1] = None;
+    let t = Instant::now();
+    let r = locker.lock("bucket/c").await;
+    assert!(
+        matches!(r, Err(StoreError::LockTimeout { need: 2, .. })),
+        "{r:?}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    // Node 2 comes back on its address: the probe sees it, and it grants again.
+    let l = tokio::net::TcpListener::bind(&addr).await.expect("rebind");
+    let service = RpcService::new(Vec::new(), internode_key());
+    let table = service.lock_table();
+    let _back = serve(l, service);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !live.is_online() {
+        assert!(Instant::now() < deadline, "never probed back online");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let g = locker.lock("bucket/d").await.expect("majority again");
+    assert_eq!(table.held(), 1, "the returned node was asked and granted");
+    drop(g);
 }
 
 const NODES: usize = 4;

@@ -286,8 +286,7 @@ async fn four_nodes_share_one_namespace() {
         // Refused by the drives (5 needed) or, first, by the key lock (3 of 4 nodes needed).
         matches!(
             refused,
-            Err(StoreError::WriteQuorum { need: 5, .. }
-                | StoreError::WriteQuorum { ok: 2, need: 3 })
+            Err(StoreError::WriteQuorum { need: 5, .. } | StoreError::LockTimeout { need: 3, .. })
         ),
         "{refused:?}"
     );

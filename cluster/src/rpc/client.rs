@@ -320,7 +320,10 @@ impl RpcClient {
                 "the node refused internode authentication (do all nodes share the root credentials and a synchronised clock?)",
             ));
         }
-        Err(Self::unusable(t, format!("unexpected HTTP status {status}")))
+        Err(Self::unusable(
+            t,
+            format!("unexpected HTTP status {status}"),
+        ))
     }
 
     /// A non-streaming call under the unary timeout, stretched for a large body by the time

@@ -219,7 +219,9 @@ impl From<StoreError> for S3Error {
             StoreError::InvalidKey(m) => {
                 S3Error::invalid_argument(format!("The specified key is not valid: {m}"))
             }
-            StoreError::WriteQuorum { .. } | StoreError::ReadQuorum { .. } => S3Error::slow_down(),
+            StoreError::WriteQuorum { .. }
+            | StoreError::ReadQuorum { .. }
+            | StoreError::LockTimeout { .. } => S3Error::slow_down(),
             StoreError::Body(io) => match BodyError::from_io(&io) {
                 Some(b) => b.clone().into(),
                 None => S3Error::new(
