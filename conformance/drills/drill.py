@@ -60,7 +60,7 @@ def redundancy(c: Cluster, since: float, timeout: float = 90.0, disk: bool = Tru
 
 
 def finish(c: Cluster, number: int, name: str, ledger: Ledger, bucket: str,
-           ttr: float | None, missing: str | None, nodes=None) -> None:
+           ttr: float | None, missing: str | None, nodes=None, extra: str = "") -> None:
     """Reads everything back through every node, prints the result line, asserts it, and
     skips (after the data checks passed) when a feature needed for the heal part is missing."""
     phase("heal verified" if ttr is not None else "heal not verifiable")
@@ -71,7 +71,8 @@ def finish(c: Cluster, number: int, name: str, ledger: Ledger, bucket: str,
               f"data dirs: {len(c.data_dirs())}")
     ttr_text = f"{ttr:.1f}s" if ttr is not None else "unknown"
     report(f"drill {number} {name}: acknowledged={ledger.acknowledged} "
-           f"lost={len(ledger.lost)} wrong={len(ledger.wrong)} time_to_redundancy={ttr_text}")
+           f"lost={len(ledger.lost)} wrong={len(ledger.wrong)} time_to_redundancy={ttr_text}"
+           + (f" {extra}" if extra else ""))
     detail = (f"lost: {ledger.lost[:10]}\nwrong: {ledger.wrong[:10]}\n"
               f"errors: {ledger.errors}\n{c.logs_tail(15)}")
     assert len(ledger.lost) == 0, detail

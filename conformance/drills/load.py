@@ -159,12 +159,19 @@ class Load:
         self.mp_lock = threading.Lock()
         self.clients = [cluster.client(n, read_timeout=read_timeout) for n in cluster.nodes]
         self.crashes: list[str] = []
+        # worker -> monotonic start of the operation it is in (None between operations)
+        self.inflight: dict[int, float | None] = {}
 
     def start(self) -> None:
         for i in range(self.threads):
             t = threading.Thread(target=self._worker, args=(i,), name=f"load-{i}", daemon=True)
             t.start()
             self.workers.append(t)
+
+    def oldest_inflight(self) -> float | None:
+        """Start time of the oldest operation still running, if any."""
+        starts = [t for t in list(self.inflight.values()) if t is not None]
+        return min(starts) if starts else None
 
     def stop(self, timeout: float = 60.0) -> None:
         self.stop_event.set()
@@ -196,6 +203,7 @@ class Load:
             node = rng.choice(nodes)
             s3 = self.clients[node.index - 1]
             seq += 1
+            self.inflight[w] = time.monotonic()
             r = rng.random()
             if r < 0.30 or len(mine) < 3:
                 key = f"{self.prefix}/w{w}/k{seq}"
@@ -217,6 +225,7 @@ class Load:
                     key = f"{self.prefix}/w{w}/mp{seq}"
                     mine.append(key)
                     self._multipart(s3, node, key, seq, rng)
+            self.inflight[w] = None
             if self.op_pause:
                 time.sleep(self.op_pause)
 
