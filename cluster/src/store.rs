@@ -69,6 +69,8 @@ pub(crate) struct Inner {
     pub node: NodeDrives,
     /// The peer nodes' reachability (empty on a single node).
     pub liveness: Liveness,
+    /// Scanner counters, bulk heals, drives replaced at open (see `heal::status`).
+    pub heal: crate::heal::status::HealState,
 }
 
 /// The storage engine. Cheap to clone (an `Arc` inside); `Send + Sync`.
@@ -126,11 +128,7 @@ impl Store {
                     "endpoints on other nodes need the internode key (root credentials)".into(),
                 )
             })?;
-            Some(RpcClient::with_transport(
-                key,
-                node.config.timeouts.clone(),
-                node.config.transport,
-            ))
+            Some(RpcClient::with_options(key, node.config.rpc_options()))
         };
         let locks = match &client {
             None => KeyLocks::new(),
@@ -265,13 +263,15 @@ impl Store {
                 .unwrap_or_else(|e| Err(e.to_string()));
                 match res {
                     Ok(d) => {
-                        served.set_open(d.clone());
-                        d
+                        // The set holds the served handle, so a blank replacement can be
+                        // re-formatted and swapped in at runtime (`heal::worker`).
+                        served.set_open(d);
+                        served as Arc<dyn Drive>
                     }
                     Err(reason) => {
                         tracing::warn!(drive = %label, %reason, "drive offline");
-                        served.set_failed(reason.clone());
-                        Arc::new(OfflineDrive::new(label, reason)) as Arc<dyn Drive>
+                        served.set_failed(reason);
+                        served as Arc<dyn Drive>
                     }
                 }
             }
@@ -299,17 +299,19 @@ impl Store {
                 heal_queue: HealQueue::default(),
                 node,
                 liveness,
+                heal: Default::default(),
             }),
         };
         if !replaced.is_empty() {
             store.restore_buckets(&replaced).await;
         }
+        store.open_heal_queue(&replaced).await;
         Ok(store)
     }
 
     /// Gives replacement drives (by global index) the bucket records a quorum knows, so
     /// empty buckets survive a drive swap; objects follow by healing.
-    async fn restore_buckets(&self, drives: &[usize]) {
+    pub(crate) async fn restore_buckets(&self, drives: &[usize]) {
         let Ok(buckets) = self.list_buckets().await else {
             return;
         };
@@ -559,7 +561,9 @@ impl Store {
         let (this, b, k) = (self.clone(), b.clone(), k.clone());
         detached(async move {
             this.require_bucket(&b).await?;
-            crate::object::put::put_object(&this, &b, &k, body, opts).await
+            let r = crate::object::put::put_object(&this, &b, &k, body, opts).await;
+            this.inner.heal_queue.persist().await;
+            r
         })
         .await
     }
@@ -610,7 +614,10 @@ impl Store {
         detached(async move {
             this.require_bucket(&b).await?;
             let set = this.set_for(&b, &k);
-            crate::object::delete::delete_object(&this.inner, set, b.as_str(), k.as_str()).await
+            let r = crate::object::delete::delete_object(&this.inner, set, b.as_str(), k.as_str())
+                .await;
+            this.inner.heal_queue.persist().await;
+            r
         })
         .await
     }
@@ -625,8 +632,12 @@ impl Store {
     ) -> Result<ObjectInfo, StoreError> {
         let this = self.clone();
         let (sb, sk, db, dk) = (src.0.clone(), src.1.clone(), dst.0.clone(), dst.1.clone());
-        detached(async move { crate::copy::copy_object(&this, (&sb, &sk), (&db, &dk), opts).await })
-            .await
+        detached(async move {
+            let r = crate::copy::copy_object(&this, (&sb, &sk), (&db, &dk), opts).await;
+            this.inner.heal_queue.persist().await;
+            r
+        })
+        .await
     }
 
     /// One page of a listing, merged across drives and sets.
@@ -702,7 +713,10 @@ impl Store {
             parts.to_vec(),
         );
         detached(async move {
-            crate::multipart::complete_multipart(&this, &b, &k, &id, &parts, precondition).await
+            let r = crate::multipart::complete_multipart(&this, &b, &k, &id, &parts, precondition)
+                .await;
+            this.inner.heal_queue.persist().await;
+            r
         })
         .await
     }

@@ -1,10 +1,18 @@
-//! Healing: the in-memory `HealQueue` of objects found damaged (on read) or written on fewer
-//! than all drives, and `heal_object`, which settles the current version, rebuilds every
-//! missing or rotten shard block from the others, and writes shards and records back to the
-//! drives that lack them. The durable queue and the background scanner come with issue 5.
+//! Healing: the `HealQueue` of objects found damaged (on read) or written on fewer than all
+//! drives — in memory, and durably through [`missed::MissedWrites`] on this node's drives —
+//! and `heal_object`, which settles the current version, rebuilds every missing or rotten
+//! shard block from the others, and writes shards and records back to the drives that lack
+//! them. `worker` runs the queue, the drive watcher (re-formats a blank drive into its slot)
+//! and bulk heals ([`bulk`]); the background scanner is `crate::scanner`. Healing never
+//! changes what a quorum settled on, and never writes on a drive holding a foreign format.
+
+pub mod bulk;
+pub mod missed;
+pub mod status;
+pub(crate) mod worker;
 
 use std::collections::{BTreeSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use futures::future::join_all;
@@ -18,26 +26,45 @@ use crate::set::ErasureSet;
 use crate::types::HealReport;
 use crate::{Store, StoreError};
 
+pub use missed::MissedWrites;
+
 /// Data blocks verified or rebuilt per read during healing.
 const HEAL_BATCH_BLOCKS: u64 = 4;
 
-/// Objects waiting to be healed, each at most once.
+/// Objects waiting to be healed, each at most once. With a durable backing
+/// ([`HealQueue::attach_durable`]) every pushed pair is also recorded on this node's drives
+/// by [`HealQueue::persist`], and forgotten there only once a heal reached every drive.
 #[derive(Debug, Default)]
 pub struct HealQueue {
     inner: Mutex<QueueState>,
+    durable: OnceLock<Arc<MissedWrites>>,
+    /// Serialises [`HealQueue::persist`] calls so concurrent writers share one transaction.
+    flush: tokio::sync::Mutex<()>,
 }
 
-/// Queue order plus membership (for de-duplication).
+/// Queue order plus membership (for de-duplication), and pairs not yet recorded durably.
 #[derive(Debug, Default)]
 struct QueueState {
     order: VecDeque<(String, String)>,
     members: BTreeSet<(String, String)>,
+    unrecorded: BTreeSet<(String, String)>,
 }
 
 impl HealQueue {
     pub(crate) fn push(&self, bucket: &str, key: &str) {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let item = (bucket.to_owned(), key.to_owned());
+        if self.durable.get().is_some() {
+            g.unrecorded.insert(item.clone());
+        }
+        if g.members.insert(item.clone()) {
+            g.order.push_back(item);
+        }
+    }
+
+    /// Queues a pair already recorded durably (no new record).
+    fn push_recorded(&self, item: (String, String)) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if g.members.insert(item.clone()) {
             g.order.push_back(item);
         }
@@ -70,6 +97,118 @@ impl HealQueue {
             .members
             .contains(&(bucket.to_owned(), key.to_owned()))
     }
+
+    /// Backs the queue with `missed` and queues every pair it holds (at open).
+    pub(crate) fn attach_durable(&self, missed: MissedWrites) {
+        let pending = missed.load();
+        if self.durable.set(Arc::new(missed)).is_ok() {
+            for item in pending {
+                self.push_recorded(item);
+            }
+        }
+    }
+
+    /// The durable backing, when this node has drives to keep it on.
+    pub(crate) fn durable(&self) -> Option<Arc<MissedWrites>> {
+        self.durable.get().cloned()
+    }
+
+    /// Records every pushed pair not yet recorded, durably, before returning (writers call
+    /// it before acknowledging). Concurrent calls share the work; a failure is logged and
+    /// the pairs stay queued in memory.
+    pub(crate) async fn persist(&self) {
+        let Some(durable) = self.durable() else {
+            return;
+        };
+        if self
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unrecorded
+            .is_empty()
+        {
+            return;
+        }
+        let _one = self.flush.lock().await;
+        let items: Vec<(String, String)> = {
+            let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::take(&mut g.unrecorded).into_iter().collect()
+        };
+        if items.is_empty() {
+            return;
+        }
+        let (d, list) = (durable.clone(), items.clone());
+        let res = tokio::task::spawn_blocking(move || d.record(&list)).await;
+        match res {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, pending = items.len(), "could not record missed writes durably")
+            }
+            Err(e) => tracing::warn!(error = %e, "could not record missed writes durably"),
+        }
+    }
+
+    /// Forgets `(bucket, key)` durably (its heal reached every drive).
+    pub(crate) async fn forget(&self, bucket: &str, key: &str) {
+        {
+            let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            g.unrecorded.remove(&(bucket.to_owned(), key.to_owned()));
+        }
+        let Some(durable) = self.durable() else {
+            return;
+        };
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        match tokio::task::spawn_blocking(move || durable.remove(&b, &k)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not forget a healed missed write"),
+            Err(e) => tracing::warn!(error = %e, "could not forget a healed missed write"),
+        }
+    }
+
+    /// Queues again every durably recorded pair (after a drive or node came back).
+    /// Returns how many are recorded.
+    pub(crate) async fn requeue_recorded(&self) -> usize {
+        let Some(durable) = self.durable() else {
+            return 0;
+        };
+        let all = tokio::task::spawn_blocking(move || durable.load())
+            .await
+            .unwrap_or_default();
+        let n = all.len();
+        for item in all {
+            self.push_recorded(item);
+        }
+        n
+    }
+
+    /// Pairs waiting: queued in memory or recorded durably.
+    pub async fn pending(&self) -> usize {
+        let mut all: BTreeSet<(String, String)> = {
+            let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            g.members.union(&g.unrecorded).cloned().collect()
+        };
+        if let Some(durable) = self.durable() {
+            if let Ok(recorded) = tokio::task::spawn_blocking(move || durable.load()).await {
+                all.extend(recorded);
+            }
+        }
+        all.len()
+    }
+}
+
+/// Whether a heal reached every drive it found lacking (nothing left to retry).
+pub fn heal_complete(r: &HealReport) -> bool {
+    r.damaged_drives.iter().all(|d| r.healed_drives.contains(d))
+}
+
+/// How hard a heal looks at the drives that already hold the current version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HealMode {
+    /// Reads and hashes every shard block of every holder (bitrot check).
+    Deep,
+    /// Trusts holders (their blocks are still hash-checked when used as rebuild sources);
+    /// rebuilds only on drives lacking the version. For bulk heals onto a blank drive.
+    Quick,
 }
 
 /// Heals one object: see the module docs. Holds the key's lock while it works.
@@ -77,6 +216,16 @@ pub(crate) async fn heal_object(
     store: &Store,
     b: &BucketName,
     k: &ObjectKey,
+) -> Result<HealReport, StoreError> {
+    heal_object_mode(store, b, k, HealMode::Deep).await
+}
+
+/// [`heal_object`] with a [`HealMode`].
+pub(crate) async fn heal_object_mode(
+    store: &Store,
+    b: &BucketName,
+    k: &ObjectKey,
+    mode: HealMode,
 ) -> Result<HealReport, StoreError> {
     let set = store.set_for(b, k).clone();
     let (bucket, key) = (b.as_str(), k.as_str());
@@ -87,6 +236,12 @@ pub(crate) async fn heal_object(
     let Some(settled) = settled else {
         // The key is gone: remove stale versions a drive kept from a missed delete.
         for (slot, r) in records.iter().enumerate() {
+            if r.is_err() {
+                // Unreachable: it may still hold a stale version; not healed yet.
+                report
+                    .damaged_drives
+                    .push(set.drives[slot].endpoint().to_owned());
+            }
             if let Ok(Some(stale)) = r {
                 let d = &set.drives[slot];
                 report.damaged_drives.push(d.endpoint().to_owned());
@@ -110,6 +265,9 @@ pub(crate) async fn heal_object(
         }
         if !settled.holders[slot] {
             targets.push(slot);
+            continue;
+        }
+        if mode == HealMode::Quick {
             continue;
         }
         let bad = verify_slot(d.as_ref(), bucket, &record, &geometry).await;
@@ -497,8 +655,11 @@ impl Store {
             let (Ok(b), Ok(k)) = (BucketName::new(&b), ObjectKey::new(&k)) else {
                 continue;
             };
-            if self.heal_object(&b, &k).await.is_ok() {
+            if let Ok(report) = self.heal_object(&b, &k).await {
                 n += 1;
+                if heal_complete(&report) {
+                    self.inner.heal_queue.forget(b.as_str(), k.as_str()).await;
+                }
             }
         }
         n
