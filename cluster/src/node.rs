@@ -17,7 +17,7 @@ use crate::endpoints::expand_endpoints;
 use crate::format::Probe;
 use crate::metastore::{Entries, MetaOp, ScanRange, Table};
 use crate::names::DataId;
-use crate::rpc::{InternodeKey, RpcTimeouts, Transport};
+use crate::rpc::{InternodeKey, RpcOptions, RpcTimeouts, Transport};
 use crate::{DriveError, StoreConfig, StoreError};
 
 /// How this node finds itself among the endpoints and reaches its peers. The default is a
@@ -33,6 +33,9 @@ pub struct NodeConfig {
     pub internode_key: Option<InternodeKey>,
     pub transport: Transport,
     pub timeouts: RpcTimeouts,
+    /// The source IP of this node's internode connections (see [`RpcOptions::source_ip`]);
+    /// `None`: whatever the system picks.
+    pub source_ip: Option<std::net::IpAddr>,
     /// How long startup waits for peers to answer and to format their drives before it
     /// proceeds without them (or, on a fresh deployment, gives up).
     pub startup_wait: Duration,
@@ -42,6 +45,17 @@ pub struct NodeConfig {
     pub locks: LockConfig,
 }
 
+impl NodeConfig {
+    /// How this node's RPC client reaches the peers.
+    pub fn rpc_options(&self) -> RpcOptions {
+        RpcOptions {
+            timeouts: self.timeouts.clone(),
+            transport: self.transport,
+            source_ip: self.source_ip,
+        }
+    }
+}
+
 impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
@@ -49,6 +63,7 @@ impl Default for NodeConfig {
             internode_key: None,
             transport: Transport::default(),
             timeouts: RpcTimeouts::default(),
+            source_ip: None,
             startup_wait: Duration::from_secs(60),
             startup_poll: Duration::from_millis(250),
             locks: LockConfig::default(),

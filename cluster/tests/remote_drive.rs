@@ -978,3 +978,48 @@ async fn concurrent_uploads_and_reads_through_one_client() {
         assert_eq!(all.len(), 24);
     }
 }
+
+#[tokio::test]
+async fn internode_connections_come_from_the_configured_source_ip() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let service = Arc::new(RpcService::new(Vec::new(), key()));
+    let peers: Arc<Mutex<Vec<SocketAddr>>> = Arc::default();
+    let seen = peers.clone();
+    let server = tokio::spawn(async move {
+        while let Ok((stream, peer)) = listener.accept().await {
+            seen.lock().expect("peers").push(peer);
+            let s = service.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| {
+                    let s = s.clone();
+                    async move { Ok::<_, Infallible>(rpc::serve(&s, req).await) }
+                });
+                let b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let _ = b.serve_connection(TokioIo::new(stream), svc).await;
+            });
+        }
+    });
+    let source: std::net::IpAddr = "127.0.0.2".parse().expect("ip");
+    let client = RpcClient::with_options(
+        key(),
+        rpc::RpcOptions {
+            source_ip: Some(source),
+            ..rpc::RpcOptions::default()
+        },
+    );
+    let drive = RemoteDrive::new(&format!("http://{addr}/nothing-here"), client).expect("drive");
+    // The node answers (this drive is not its own): the connection was made.
+    let r = drive.meta_get(Table::Objects, b"k".to_vec()).await;
+    assert!(matches!(r, Err(DriveError::Offline(_))), "{r:?}");
+    assert!(drive.is_online(), "the node answered");
+    let peers = peers.lock().expect("peers").clone();
+    assert!(!peers.is_empty(), "no connection seen");
+    assert!(
+        peers.iter().all(|p| p.ip() == source),
+        "connections came from {peers:?}, not {source}"
+    );
+    server.abort();
+}

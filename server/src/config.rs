@@ -57,6 +57,11 @@ pub struct ServerArgs {
     /// Parity shards per erasure set (default: chosen from the set size as MinIO does).
     #[arg(long, env = "TESSERA_PARITY")]
     pub parity: Option<usize>,
+    /// This node's name in the endpoint list, `HOST:PORT`, when it differs from the listen
+    /// address (NAT, Kubernetes services, a proxy in front of each node). The endpoints
+    /// naming exactly this `HOST:PORT` are this node's drives.
+    #[arg(long = "self", env = "TESSERA_SELF", value_name = "HOST:PORT")]
+    pub self_name: Option<String>,
     /// Accepted for MinIO command-line compatibility and ignored (there is no console).
     #[arg(long, hide = true)]
     pub console_address: Option<String>,
@@ -124,6 +129,11 @@ pub struct Config {
     pub block_size: usize,
     /// Root credentials.
     pub credentials: RootCredentials,
+    /// `--self`: this node's `(host, port)` in the endpoint list (several nodes only).
+    pub self_name: Option<(String, u16)>,
+    /// `TESSERA_PROBE_INTERVAL_MS`: the longest wait between liveness probes of an
+    /// offline peer node (default 5 s).
+    pub probe_max: Option<std::time::Duration>,
 }
 
 /// Invalid configuration.
@@ -141,6 +151,19 @@ pub enum ConfigError {
     /// `--region` is empty.
     #[error("region must not be empty")]
     Region,
+    /// `--self` is not `HOST:PORT`.
+    #[error("invalid --self {0:?}: expected HOST:PORT as the endpoint list names this node")]
+    SelfName(String),
+    /// A numeric environment setting does not parse.
+    #[error("invalid {name}={value:?}: expected {expected}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What it should be.
+        expected: &'static str,
+    },
 }
 
 impl Config {
@@ -179,6 +202,20 @@ impl Config {
         } else {
             args.endpoints.clone()
         };
+        let self_name = args.self_name.as_deref().map(parse_self).transpose()?;
+        let probe_max = match env("TESSERA_PROBE_INTERVAL_MS") {
+            None => None,
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(ms) if ms > 0 => Some(std::time::Duration::from_millis(ms)),
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "TESSERA_PROBE_INTERVAL_MS",
+                        value: v,
+                        expected: "a positive number of milliseconds",
+                    })
+                }
+            },
+        };
         Ok(Config {
             address,
             tls,
@@ -187,7 +224,9 @@ impl Config {
             parity: args.parity,
             endpoints,
             block_size: DEFAULT_BLOCK_SIZE,
-            credentials: root_credentials(env)?,
+            credentials: root_credentials(&env)?,
+            self_name,
+            probe_max,
         })
     }
 
@@ -206,6 +245,8 @@ impl Config {
                 secret_key: secret_key.to_string(),
                 source: CredentialSource::Tessera,
             },
+            self_name: None,
+            probe_max: None,
         }
     }
 }
@@ -214,9 +255,13 @@ impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "address={} tls={} region={} domains={:?} parity={} endpoints={:?} block_size={} \
-             access_key={} secret_key={} credentials_from={:?}",
+            "address={} self={} tls={} region={} domains={:?} parity={} endpoints={:?} \
+             block_size={} access_key={} secret_key={} credentials_from={:?}",
             self.address,
+            self.self_name
+                .as_ref()
+                .map(|(h, p)| format!("{h}:{p}"))
+                .unwrap_or_else(|| "-".into()),
             self.tls
                 .as_ref()
                 .map(|t| t.cert.display().to_string())
@@ -257,6 +302,20 @@ pub fn parse_address(s: &str) -> Result<SocketAddr, ConfigError> {
         .ok()
         .and_then(|mut it| it.next())
         .ok_or_else(|| ConfigError::Address(s.to_string()))
+}
+
+/// `--self HOST:PORT` (`[v6]:PORT` for an IPv6 literal): the host as written, the port.
+pub fn parse_self(s: &str) -> Result<(String, u16), ConfigError> {
+    let bad = || ConfigError::SelfName(s.to_string());
+    let (host, port) = s.trim().rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if host.is_empty() || port == 0 || host.contains('/') {
+        return Err(bad());
+    }
+    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+        return Err(bad());
+    }
+    Ok((host.to_string(), port))
 }
 
 /// Root credentials: TESSERA_ROOT_*, else MINIO_ROOT_*, else the development default.
@@ -415,6 +474,53 @@ mod tests {
         assert!(matches!(
             Config::from_args(&args, |_| None),
             Err(ConfigError::CertsMissing(_))
+        ));
+    }
+
+    #[test]
+    fn self_names_this_node_as_the_endpoint_list_does() {
+        let cli = Cli::try_parse_from([
+            "tessera",
+            "server",
+            "--address",
+            "127.0.0.11:9000",
+            "--self",
+            "127.0.0.1:9000",
+            "http://127.0.0.{1...4}:9000/d{1...2}",
+        ])
+        .unwrap();
+        let Command::Server(args) = cli.command else {
+            panic!("not the server subcommand")
+        };
+        let cfg =
+            Config::from_args(&args, env_of(&[("TESSERA_PROBE_INTERVAL_MS", "500")])).unwrap();
+        assert_eq!(cfg.self_name, Some(("127.0.0.1".to_string(), 9000)));
+        assert_eq!(cfg.probe_max, Some(std::time::Duration::from_millis(500)));
+        assert!(cfg.to_string().contains("self=127.0.0.1:9000"));
+        assert_eq!(
+            parse_self("node-1.svc:9000").unwrap(),
+            ("node-1.svc".to_string(), 9000)
+        );
+        assert_eq!(
+            parse_self("[::1]:9000").unwrap(),
+            ("[::1]".to_string(), 9000)
+        );
+        for bad in [
+            "9000",
+            ":9000",
+            "host:",
+            "host:0",
+            "::1:9000",
+            "h/x:1",
+            "host:port",
+        ] {
+            assert!(parse_self(bad).is_err(), "{bad} accepted");
+        }
+        let mut args = args;
+        args.self_name = None;
+        assert!(matches!(
+            Config::from_args(&args, env_of(&[("TESSERA_PROBE_INTERVAL_MS", "soon")])),
+            Err(ConfigError::Env { .. })
         ));
     }
 

@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use cluster::rpc::{InternodeKey, RpcService};
-use cluster::{NodeConfig, NodeDrives, Store, StoreConfig};
+use cluster::{NodeDrives, Store, StoreConfig};
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -158,16 +158,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             (Arc::new(Front::ready(s3_service(&config, store))), None, n)
         }
         None => {
-            let own = node::own_addresses(local_addr, &endpoints).await;
             let key = InternodeKey::derive(
                 &config.credentials.access_key,
                 &config.credentials.secret_key,
             );
-            let node_cfg = NodeConfig {
-                local_addresses: Some(own),
-                internode_key: Some(key.clone()),
-                ..NodeConfig::default()
-            };
+            let node_cfg = node::node_config(&config, local_addr, &endpoints, key.clone()).await;
             let cfg = store_config(&config);
             let drives = NodeDrives::prepare(&cfg, node_cfg)?;
             let served = drives.served();

@@ -1,12 +1,18 @@
 //! Which node this process is among the endpoints: whether the deployment is multi-node at
-//! all ([`is_multi_node`]) and which `host:port` names are this node's own
-//! ([`own_addresses`]), from the bound listener address. Pure name resolution; it never
+//! all ([`is_multi_node`]), which `host:port` names are this node's own ([`own_addresses`],
+//! from the bound listener address, or `--self`), and the engine's [`NodeConfig`] built from
+//! the server's [`Config`] ([`node_config`]: identity, internode key, source address of
+//! internode connections, probe ceiling). Name resolution and configuration only; it never
 //! opens drives, never binds a listening socket, and never decides quorum.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 
 use cluster::endpoints::{expand_endpoints, Endpoint};
+use cluster::rpc::InternodeKey;
+use cluster::NodeConfig;
+
+use crate::config::Config;
 
 /// `(host, port)` of every URL endpoint, port defaulted by scheme, without duplicates.
 fn url_hosts(endpoints: &[Endpoint]) -> BTreeSet<(String, u16)> {
@@ -82,6 +88,43 @@ pub async fn own_addresses(bound: SocketAddr, endpoints: &[Endpoint]) -> Vec<(St
     own
 }
 
+/// The engine's view of this node: its names in the endpoint list (the bound address, and
+/// `--self` when given, else what [`own_addresses`] finds), the internode key, and — when the
+/// listener is bound to one IP rather than all interfaces — that IP as the source address of
+/// every internode connection, so peers and proxies can tell which node connects.
+/// `TESSERA_PROBE_INTERVAL_MS` sets the liveness probe ceiling for the process.
+pub async fn node_config(
+    config: &Config,
+    bound: SocketAddr,
+    endpoints: &[Endpoint],
+    key: InternodeKey,
+) -> NodeConfig {
+    let own = match &config.self_name {
+        Some(name) => {
+            let mut own = vec![(bound.ip().to_string(), bound.port())];
+            if !own.contains(name) {
+                own.push(name.clone());
+            }
+            own
+        }
+        None => own_addresses(bound, endpoints).await,
+    };
+    if let Some(max) = config.probe_max {
+        cluster::drive::liveness::set_probe_max(max);
+    }
+    NodeConfig {
+        local_addresses: Some(own),
+        internode_key: Some(key),
+        source_ip: source_ip(bound),
+        ..NodeConfig::default()
+    }
+}
+
+/// The source IP of internode connections: the listener's, when it is one IP.
+pub fn source_ip(bound: SocketAddr) -> Option<IpAddr> {
+    (!bound.ip().is_unspecified()).then_some(bound.ip())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +155,28 @@ mod tests {
         let e = eps(&["http://127.0.0.1:{9001...9004}/tmp/d{1...2}"]);
         let own = own_addresses("127.0.0.1:9003".parse().unwrap(), &e).await;
         assert_eq!(own, vec![("127.0.0.1".to_owned(), 9003)]);
+    }
+
+    #[tokio::test]
+    async fn self_decides_which_endpoints_are_this_nodes() {
+        let e = eps(&["http://127.0.0.{1...4}:9000/tmp/d{1...2}"]);
+        let mut config = Config::for_drives(Vec::new(), "access", "secret-key");
+        config.self_name = Some(("127.0.0.2".to_owned(), 9000));
+        let key = InternodeKey::derive("access", "secret-key");
+        let bound: SocketAddr = "127.0.0.12:9000".parse().unwrap();
+        let n = node_config(&config, bound, &e, key.clone()).await;
+        assert_eq!(
+            n.local_addresses,
+            Some(vec![
+                ("127.0.0.12".to_owned(), 9000),
+                ("127.0.0.2".to_owned(), 9000)
+            ])
+        );
+        assert_eq!(n.source_ip, Some("127.0.0.12".parse().unwrap()));
+        // All interfaces: no source binding.
+        config.self_name = None;
+        let n = node_config(&config, "0.0.0.0:9000".parse().unwrap(), &e, key).await;
+        assert_eq!(n.source_ip, None);
     }
 
     #[tokio::test]

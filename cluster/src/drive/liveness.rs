@@ -23,8 +23,23 @@ use crate::DriveError;
 
 /// The first wait before probing an offline node.
 pub const PROBE_FIRST: Duration = Duration::from_millis(250);
-/// The longest wait between probes.
+/// The longest wait between probes, unless [`set_probe_max`] changed it.
 pub const PROBE_MAX: Duration = Duration::from_secs(5);
+
+static PROBE_MAX_MS: AtomicU64 = AtomicU64::new(PROBE_MAX.as_millis() as u64);
+
+/// Sets the longest wait between probes of an offline node, for this whole process (the
+/// server's `TESSERA_PROBE_INTERVAL_MS`). Probing starts at [`PROBE_FIRST`] (or `max`, if
+/// shorter) and doubles up to it.
+pub fn set_probe_max(max: Duration) {
+    let ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX).max(1);
+    PROBE_MAX_MS.store(ms, Ordering::Relaxed);
+}
+
+/// The current longest wait between probes (see [`set_probe_max`]).
+pub fn probe_max() -> Duration {
+    Duration::from_millis(PROBE_MAX_MS.load(Ordering::Relaxed))
+}
 
 /// A probe: resolves to `true` when the node answered (with anything at all).
 pub(crate) type Probe = Box<dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
@@ -238,7 +253,7 @@ impl NodeLiveness {
             }
             *s = NodeState::Offline {
                 since: now,
-                next_probe: now + PROBE_FIRST,
+                next_probe: now + PROBE_FIRST.min(probe_max()),
             };
             // Announced under the state lock, so events of one node keep their order.
             self.announce(NodeEvent::Offline(self.name.clone()));
@@ -252,7 +267,7 @@ impl NodeLiveness {
         };
         let weak = Arc::downgrade(self);
         rt.spawn(async move {
-            let mut wait = PROBE_FIRST;
+            let mut wait = PROBE_FIRST.min(probe_max());
             loop {
                 let pause = jitter(wait);
                 match weak.upgrade() {
@@ -277,7 +292,7 @@ impl NodeLiveness {
                     }
                     return;
                 }
-                wait = (wait * 2).min(PROBE_MAX);
+                wait = (wait * 2).min(probe_max());
             }
         });
     }

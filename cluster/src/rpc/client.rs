@@ -71,6 +71,18 @@ pub enum Transport {
     Http2,
 }
 
+/// How this node's client reaches the others. `Default` is plain HTTP/1.1 with the default
+/// timeouts from whatever source address the system picks.
+#[derive(Clone, Debug, Default)]
+pub struct RpcOptions {
+    pub timeouts: RpcTimeouts,
+    pub transport: Transport,
+    /// Binds the source address of every outgoing connection to this IP (the node's own
+    /// listener IP, when it listens on one), so a peer or a proxy sees which node connects.
+    /// Ignored for a destination of the other address family.
+    pub source_ip: Option<std::net::IpAddr>,
+}
+
 /// An RPC failure. Only [`RpcError::Transport`] says the node itself did not answer (what
 /// liveness acts on); everything else is an answer the node sent.
 #[derive(Debug, thiserror::Error)]
@@ -186,7 +198,25 @@ impl RpcClient {
     }
 
     pub fn with_transport(key: InternodeKey, timeouts: RpcTimeouts, transport: Transport) -> Self {
+        Self::with_options(
+            key,
+            RpcOptions {
+                timeouts,
+                transport,
+                ..RpcOptions::default()
+            },
+        )
+    }
+
+    /// A client as [`RpcOptions`] describe it.
+    pub fn with_options(key: InternodeKey, options: RpcOptions) -> Self {
+        let RpcOptions {
+            timeouts,
+            transport,
+            source_ip,
+        } = options;
         let mut connector = HttpConnector::new();
+        connector.set_local_address(source_ip);
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeouts.connect));
         connector.set_keepalive(Some(Duration::from_secs(30)));

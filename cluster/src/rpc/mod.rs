@@ -24,5 +24,5 @@ pub mod service;
 pub mod wire;
 
 pub use auth::InternodeKey;
-pub use client::{RpcClient, RpcTimeouts, Transport};
+pub use client::{RpcClient, RpcOptions, RpcTimeouts, Transport};
 pub use service::{is_rpc_path, serve, RpcResponseBody, RpcService};

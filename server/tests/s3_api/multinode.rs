@@ -5,7 +5,9 @@
 //! and `/health/cluster` stays 200, that with two gone reads go on while writes get
 //! `503 SlowDown` with an S3 XML body, that a node with another root secret never joins
 //! (never ready, the others unaffected), and that a node whose peers never answer serves
-//! health and answers S3 with 503 until its store opens. Every child is killed on drop.
+//! health and answers S3 with 503 until its store opens; and that nodes named in the
+//! endpoint list by addresses other than the ones they listen on (`--self`, here behind
+//! one TCP forwarder each) still form one deployment. Every child is killed on drop.
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -295,4 +297,83 @@ async fn a_node_whose_peers_are_silent_is_live_but_not_ready_and_answers_slow_do
     .await;
     assert_eq!(r.status, 403, "{}", r.text());
     drop(nodes);
+}
+
+/// A TCP forwarder from a listener on 127.0.0.1:`from` to 127.0.0.1:`to` (what a NAT, a
+/// Kubernetes service or the partition drill's proxy puts in front of a node).
+async fn forward(from: u16, to: u16) -> tokio::task::JoinHandle<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", from))
+        .await
+        .expect("bind forwarder");
+    tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            conns.spawn(async move {
+                if let Ok(mut out) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                }
+            });
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_named_by_forwarded_addresses_form_one_deployment_with_self() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ports = free_ports(8);
+    let (listen, named) = ports.split_at(4);
+    // The endpoint list names each node by its forwarder's port; no node listens there.
+    let endpoints = endpoint_list(dir.path(), named);
+    let mut forwarders = Vec::new();
+    for i in 0..4 {
+        forwarders.push(forward(named[i], listen[i]).await);
+    }
+    let mut nodes = Nodes(
+        (0..4)
+            .map(|i| {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_tessera"));
+                c.arg("server")
+                    .arg("--address")
+                    .arg(format!("127.0.0.1:{}", listen[i]))
+                    .args(&endpoints)
+                    .env("TESSERA_SELF", format!("127.0.0.1:{}", named[i]))
+                    .env("TESSERA_ROOT_USER", ACCESS_KEY)
+                    .env("TESSERA_ROOT_PASSWORD", SECRET_KEY)
+                    .env_remove("MINIO_ROOT_USER")
+                    .env_remove("MINIO_ROOT_PASSWORD")
+                    .env_remove("TESSERA_ADDRESS")
+                    .env("RUST_LOG", "warn")
+                    .stdout(Stdio::null())
+                    .stderr(node_log(listen[i]));
+                Some(c.spawn().expect("spawn tessera"))
+            })
+            .collect(),
+    );
+    for p in listen {
+        wait_ready(*p, Duration::from_secs(60)).await;
+    }
+    for p in named {
+        assert_eq!(probe(*p, "/health/cluster").await, Some(200), "through {p}");
+    }
+    // Written through one node's forwarded name, read through every node's own address.
+    let writer = client(named[0]);
+    writer
+        .create_bucket()
+        .bucket("multi")
+        .send()
+        .await
+        .expect("create bucket");
+    let data = bytes(300_000, 11);
+    put(&writer, "forwarded", &data).await;
+    for p in listen {
+        assert_eq!(get(&client(*p), "forwarded").await, data, "via {p}");
+    }
+    // One deployment of 8 drives: with a node gone, the others still write (EC 4+4).
+    nodes.kill(3);
+    put(&client(listen[1]), "after-loss", &data[..1000]).await;
+    assert_eq!(get(&client(listen[2]), "after-loss").await, &data[..1000]);
+    drop(nodes);
+    for f in forwarders {
+        f.abort();
+    }
 }
