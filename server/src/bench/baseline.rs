@@ -12,8 +12,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::client::{RequestError, S3Client};
+use super::phase::run_phase;
 use super::report::Row;
-use super::run_phase;
 
 /// Health probe round trips at `concurrency` for `duration` on `client`'s pool.
 pub async fn health(client: &S3Client, concurrency: usize, duration: Duration) -> Row {
@@ -102,6 +102,6 @@ pub async fn loopback_sink(chunk: Bytes, concurrency: usize, duration: Duration)
 
 fn failed_row(size: u64, concurrency: usize, error: String) -> Row {
     let mut tally = super::report::Tally::default();
-    tally.error(false, || error);
+    tally.error("Baseline", || error);
     Row::from_tally("baseline-sink", size, concurrency, tally, Duration::ZERO)
 }

@@ -1,10 +1,15 @@
 //! Results of the load generator: the per-phase tally workers fill in ([`Tally`]), the finished
-//! figures of one phase ([`Row`]: MB/s, ops/s, p50/p99 latency, errors, ratios to the same-run
-//! baselines) and their two renderings, a human table line and one JSON object per line.
-//! MB means 10^6 bytes. This module never measures time or sends requests.
+//! figures of one phase ([`Row`]: MB/s, ops/s, p50/p90/p99/max latency, errors by S3 error
+//! code, listing pages and keys, ratios to the same-run baselines) and their two renderings, a
+//! human table line and one JSON object per line. MB means 10^6 bytes. This module never
+//! measures time or sends requests.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
+
+/// The error code of a GET whose body was not what had been written.
+pub const CORRUPT: &str = "Corrupt";
 
 /// What one worker saw during one phase.
 #[derive(Debug, Default, Clone)]
@@ -17,6 +22,8 @@ pub struct Tally {
     pub errors: u64,
     /// Of `errors`: GETs whose body was not what had been written.
     pub corrupt: u64,
+    /// Failures by S3 error code (or `Transport`, `Timeout`, `Corrupt`, `HTTP <status>`).
+    pub errors_by_code: BTreeMap<String, u64>,
     /// The first error seen, for the report.
     pub first_error: Option<String>,
 }
@@ -29,12 +36,13 @@ impl Tally {
             .push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
     }
 
-    /// Records a failure.
-    pub fn error(&mut self, corrupt: bool, what: impl FnOnce() -> String) {
+    /// Records a failure with its error code (`Corrupt`: wrong data returned).
+    pub fn error(&mut self, code: &str, what: impl FnOnce() -> String) {
         self.errors += 1;
-        if corrupt {
+        if code == CORRUPT {
             self.corrupt += 1;
         }
+        *self.errors_by_code.entry(code.to_string()).or_default() += 1;
         if self.first_error.is_none() {
             self.first_error = Some(what());
         }
@@ -46,6 +54,9 @@ impl Tally {
         self.bytes += other.bytes;
         self.errors += other.errors;
         self.corrupt += other.corrupt;
+        for (code, n) in other.errors_by_code {
+            *self.errors_by_code.entry(code).or_default() += n;
+        }
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
@@ -55,7 +66,8 @@ impl Tally {
 /// The figures of one phase.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
-    /// `put`, `get`, `baseline-health` (probe round trips on the same pool) or
+    /// `put`, `get`, `delete`, `delete-batch`, `list`, `list-delim`, `mixed` and
+    /// `mixed-<op>`, `baseline-health` (probe round trips on the same pool) or
     /// `baseline-sink` (bytes written to a loopback socket sink inside the bench).
     pub op: String,
     /// Object (or write) size in bytes.
@@ -78,8 +90,18 @@ pub struct Row {
     pub ops_per_s: f64,
     /// Median latency, milliseconds.
     pub p50_ms: f64,
+    /// 90th percentile latency, milliseconds.
+    pub p90_ms: f64,
     /// 99th percentile latency, milliseconds.
     pub p99_ms: f64,
+    /// Slowest operation, milliseconds.
+    pub max_ms: f64,
+    /// Failures by error code.
+    pub errors_by_code: BTreeMap<String, u64>,
+    /// Listing pages fetched (`list` rows; an operation there is one full listing).
+    pub pages: u64,
+    /// Keys (and common prefixes) returned by listings, or objects removed by DeleteObjects.
+    pub keys: u64,
     /// `mb_per_s` over the loopback sink's MB/s at the same concurrency (with `--baseline`).
     pub mb_ratio: Option<f64>,
     /// `ops_per_s` over the health probe's ops/s at the same concurrency (with `--baseline`).
@@ -112,7 +134,12 @@ impl Row {
             mb_per_s: tally.bytes as f64 / secs / 1e6,
             ops_per_s: ops as f64 / secs,
             p50_ms: percentile_ms(&tally.latencies_us, 0.50),
+            p90_ms: percentile_ms(&tally.latencies_us, 0.90),
             p99_ms: percentile_ms(&tally.latencies_us, 0.99),
+            max_ms: percentile_ms(&tally.latencies_us, 1.0),
+            errors_by_code: tally.errors_by_code,
+            pages: 0,
+            keys: 0,
             mb_ratio: None,
             ops_ratio: None,
             first_error: tally.first_error,
@@ -122,7 +149,7 @@ impl Row {
     /// The human table's header line.
     pub fn table_header() -> String {
         format!(
-            "{:<16} {:>9} {:>4} {:>8} {:>5} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7}",
+            "{:<16} {:>9} {:>4} {:>8} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7}",
             "op",
             "size",
             "conc",
@@ -131,17 +158,20 @@ impl Row {
             "MB/s",
             "ops/s",
             "p50 ms",
+            "p90 ms",
             "p99 ms",
+            "max ms",
             "xSink",
             "xHealth"
         )
     }
 
-    /// One line of the human table.
+    /// The row as lines of the human table: the figures, then (indented) listing figures and
+    /// errors by code when there are any.
     pub fn table_line(&self) -> String {
         let ratio = |r: Option<f64>| r.map_or_else(|| "-".to_string(), |r| format!("{r:.3}"));
-        format!(
-            "{:<16} {:>9} {:>4} {:>8} {:>5} {:>9.1} {:>9.1} {:>9.2} {:>9.2} {:>7} {:>7}",
+        let mut s = format!(
+            "{:<16} {:>9} {:>4} {:>8} {:>5} {:>9.1} {:>9.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>7}",
             self.op,
             human_size(self.size),
             self.concurrency,
@@ -150,10 +180,48 @@ impl Row {
             self.mb_per_s,
             self.ops_per_s,
             self.p50_ms,
+            self.p90_ms,
             self.p99_ms,
+            self.max_ms,
             ratio(self.mb_ratio),
             ratio(self.ops_ratio),
-        )
+        );
+        if self.pages > 0 {
+            let _ = write!(
+                s,
+                "\n    {} pages, {} keys: {:.1} pages/s, {:.0} keys/s (ops = full listings)",
+                self.pages,
+                self.keys,
+                self.pages_per_s(),
+                self.keys_per_s()
+            );
+        } else if self.keys > 0 {
+            let _ = write!(
+                s,
+                "\n    {} objects deleted: {:.0} objects/s",
+                self.keys,
+                self.keys_per_s()
+            );
+        }
+        if !self.errors_by_code.is_empty() {
+            let codes: Vec<String> = self
+                .errors_by_code
+                .iter()
+                .map(|(c, n)| format!("{c} {n}"))
+                .collect();
+            let _ = write!(s, "\n    errors: {}", codes.join(", "));
+        }
+        s
+    }
+
+    /// Listing pages per second.
+    pub fn pages_per_s(&self) -> f64 {
+        self.pages as f64 / self.secs
+    }
+
+    /// Keys listed (or deleted in batches) per second.
+    pub fn keys_per_s(&self) -> f64 {
+        self.keys as f64 / self.secs
     }
 
     /// One JSON object (no trailing newline).
@@ -166,12 +234,19 @@ impl Row {
             }
         };
         let opt = |v: Option<f64>| v.map_or_else(|| "null".to_string(), num);
+        let codes: Vec<String> = self
+            .errors_by_code
+            .iter()
+            .map(|(c, n)| format!("{}:{n}", json_string(c)))
+            .collect();
+        let codes = format!("{{{}}}", codes.join(","));
         let mut s = String::new();
         let _ = write!(
             s,
             "{{\"op\":{},\"size\":{},\"concurrency\":{},\"ops\":{},\"errors\":{},\"corrupt\":{},\
-             \"bytes\":{},\"secs\":{},\"mb_per_s\":{},\"ops_per_s\":{},\"p50_ms\":{},\"p99_ms\":{},\
-             \"mb_ratio\":{},\"ops_ratio\":{},\"first_error\":{}}}",
+             \"bytes\":{},\"secs\":{},\"mb_per_s\":{},\"ops_per_s\":{},\"p50_ms\":{},\"p90_ms\":{},\
+             \"p99_ms\":{},\"max_ms\":{},\"pages\":{},\"keys\":{},\"pages_per_s\":{},\"keys_per_s\":{},\
+             \"errors_by_code\":{},\"mb_ratio\":{},\"ops_ratio\":{},\"first_error\":{}}}",
             json_string(&self.op),
             self.size,
             self.concurrency,
@@ -183,7 +258,14 @@ impl Row {
             num(self.mb_per_s),
             num(self.ops_per_s),
             num(self.p50_ms),
+            num(self.p90_ms),
             num(self.p99_ms),
+            num(self.max_ms),
+            self.pages,
+            self.keys,
+            num(self.pages_per_s()),
+            num(self.keys_per_s()),
+            codes,
             opt(self.mb_ratio),
             opt(self.ops_ratio),
             self.first_error
@@ -242,14 +324,16 @@ mod tests {
         for ms in 1..=100u64 {
             t.ok(1_000_000, Duration::from_millis(ms));
         }
-        t.error(true, || "wrong \"data\"\n".to_string());
+        t.error(CORRUPT, || "wrong \"data\"\n".to_string());
         let row = Row::from_tally("get", 1 << 20, 4, t, Duration::from_secs(2));
         assert_eq!(row.ops, 100);
         assert_eq!((row.errors, row.corrupt), (1, 1));
         assert!((row.mb_per_s - 50.0).abs() < 1e-9);
         assert!((row.ops_per_s - 50.0).abs() < 1e-9);
         assert!((row.p50_ms - 50.0).abs() < 1e-9);
+        assert!((row.p90_ms - 90.0).abs() < 1e-9);
         assert!((row.p99_ms - 99.0).abs() < 1e-9);
+        assert!((row.max_ms - 100.0).abs() < 1e-9);
         let json = row.json();
         assert!(
             json.starts_with("{\"op\":\"get\",\"size\":1048576,"),
@@ -259,7 +343,12 @@ mod tests {
             json.contains("\"first_error\":\"wrong \\\"data\\\"\\u000a\""),
             "{json}"
         );
+        assert!(
+            json.contains("\"errors_by_code\":{\"Corrupt\":1}"),
+            "{json}"
+        );
         assert!(row.table_line().contains("1MiB"));
+        assert!(row.table_line().contains("errors: Corrupt 1"));
         assert_eq!(human_size(4096), "4KiB");
         assert_eq!(human_size(1000), "1000B");
         assert_eq!(percentile_ms(&[], 0.5), 0.0);

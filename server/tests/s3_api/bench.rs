@@ -1,5 +1,6 @@
-//! `tessera bench` against the real server: a short run with tiny objects completes operations
-//! with zero errors and removes what it wrote; its GET check counts wrong bytes as corrupt.
+//! `tessera bench` against the real server over real sockets: the PUT-then-GET sweep
+//! completes with zero errors and removes what it wrote; its GET check counts wrong bytes as
+//! corrupt. The workloads (put, get, delete, list, mixed) are in `bench_workloads.rs`.
 
 use std::time::Duration;
 
@@ -7,20 +8,20 @@ use tessera_server::bench::{self, BenchOp, BenchOptions, Payload, VerifyError};
 
 use crate::common::{TestServer, ACCESS_KEY, REGION, SECRET_KEY};
 
-fn options(ts: &TestServer, bucket: &str) -> BenchOptions {
+#[path = "bench_workloads.rs"]
+mod workloads;
+
+pub fn options(ts: &TestServer, bucket: &str) -> BenchOptions {
     BenchOptions {
-        endpoint: ts.endpoint.clone(),
-        access_key: ACCESS_KEY.to_string(),
-        secret_key: SECRET_KEY.to_string(),
         region: REGION.to_string(),
         bucket: bucket.to_string(),
         sizes: vec![4096, 300_000],
-        max_ops: 200,
+        objects: Some(200),
         concurrency: vec![1, 4],
         duration: Duration::from_millis(700),
-        ops: vec![BenchOp::Put, BenchOp::Get],
         baseline: Some(Duration::from_millis(300)),
-        keep: false,
+        prepare_concurrency: 8,
+        ..BenchOptions::new(&ts.endpoint, ACCESS_KEY, SECRET_KEY)
     }
 }
 
@@ -43,7 +44,12 @@ async fn bench_run_completes_without_errors_and_cleans_up() {
         if row.op == "put" || row.op == "get" {
             assert_eq!(row.bytes, row.ops * row.size, "{row:?}");
             assert!(row.mb_ratio.is_some() && row.ops_ratio.is_some(), "{row:?}");
-            assert!(row.p99_ms >= row.p50_ms, "{row:?}");
+            assert!(row.max_ms >= row.p99_ms, "{row:?}");
+            assert!(
+                row.p99_ms >= row.p90_ms && row.p90_ms >= row.p50_ms,
+                "{row:?}"
+            );
+            assert!(row.errors_by_code.is_empty(), "{row:?}");
         }
     }
     assert_eq!(report.cleanup_errors, 0);
@@ -59,7 +65,7 @@ async fn bench_keeps_objects_when_asked_and_uses_an_existing_bucket() {
     let mut opts = options(&ts, "bench-keep");
     opts.sizes = vec![1000];
     opts.concurrency = vec![2];
-    opts.max_ops = 5;
+    opts.objects = Some(5);
     opts.baseline = None;
     opts.keep = true;
     let report = bench::run(&opts, |_| {}).await.expect("the bench runs");
@@ -116,6 +122,7 @@ async fn wrong_bytes_from_the_server_count_as_corrupt() {
         Err(VerifyError::Length { .. })
     ));
     // Counted as corrupt by a phase.
+    let payload3 = payload.clone();
     let c2 = client.clone();
     let row = bench::run_phase("get", 4096, 2, Duration::from_secs(5), 6, move |_| {
         let (c, check) = (c2.clone(), payload.checker(0));
@@ -123,5 +130,14 @@ async fn wrong_bytes_from_the_server_count_as_corrupt() {
     })
     .await;
     assert_eq!((row.ops, row.errors, row.corrupt), (0, 6, 6));
+    assert_eq!(row.errors_by_code.get("Corrupt"), Some(&6));
     assert!(row.first_error.is_some());
+    // Errors are counted by their S3 code.
+    let c3 = client.clone();
+    let row = bench::run_phase("get", 4096, 2, Duration::from_secs(5), 3, move |_| {
+        let (c, check) = (c3.clone(), payload3.checker(0));
+        async move { c.get_object("bench-bad", "missing", check).await }
+    })
+    .await;
+    assert_eq!(row.errors_by_code.get("NoSuchKey"), Some(&3), "{row:?}");
 }
