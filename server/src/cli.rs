@@ -32,6 +32,7 @@ pub fn main() -> std::process::ExitCode {
             serve(config).await
         }),
         Command::Bench(args) => runtime.block_on(crate::bench::run_cli(args)),
+        Command::Admin(args) => runtime.block_on(crate::admin::run_cli(args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -37,6 +37,8 @@ pub enum Command {
     Server(ServerArgs),
     /// Load-generate against an S3 endpoint: PUT/GET MB/s, ops/s, latency (see docs/bench.md).
     Bench(crate::bench::BenchArgs),
+    /// Operate a running node: `tessera admin heal status|scan --endpoint URL`.
+    Admin(crate::admin::AdminArgs),
 }
 
 /// Flags of `tessera server`.

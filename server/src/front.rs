@@ -1,6 +1,6 @@
 //! The front door of every connection: routes internode RPC paths to the cluster's
 //! [`RpcService`] (its own MAC auth, ahead of S3 routing and S3 auth), answers health probes,
-//! and hands everything else to the [`S3Service`] once the store is open — before that, S3
+//! serves the admin API ([`crate::admin`], root-signed) once the store is open, and hands everything else to the [`S3Service`] once the store is open — before that, S3
 //! requests get `503 SlowDown` with an S3 XML error body. It never authenticates S3 requests
 //! itself and never touches drives.
 
@@ -11,6 +11,7 @@ use http::{Request, Response};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 
+use crate::admin::{self, AdminApi};
 use crate::health;
 use crate::s3::error::S3Error;
 use crate::s3::response::{self, ResBody};
@@ -35,6 +36,7 @@ fn stamp(mut resp: Response<ResBody>, id: &str) -> Response<ResBody> {
 pub struct Front {
     rpc: Option<Arc<RpcService>>,
     s3: OnceLock<Arc<S3Service>>,
+    admin: OnceLock<Arc<AdminApi>>,
     failed: OnceLock<String>,
 }
 
@@ -59,6 +61,11 @@ impl Front {
         let _ = self.s3.set(s3);
     }
 
+    /// The admin API is served from now on (set with [`Front::open`] / [`Front::ready`]).
+    pub fn open_admin(&self, api: Arc<AdminApi>) {
+        let _ = self.admin.set(api);
+    }
+
     /// The store could not open: S3 requests keep getting 503, with this reason logged.
     pub fn fail(&self, reason: String) {
         let _ = self.failed.set(reason);
@@ -77,6 +84,12 @@ impl Front {
                 return rpc::serve(rpc, req)
                     .await
                     .map(|b| b.map_err(|never| match never {}).boxed_unsync());
+            }
+        }
+        if admin::is_admin_path(path) {
+            if let Some(api) = self.admin.get() {
+                let id = request_id();
+                return stamp(api.handle(req, &id).await, &id);
             }
         }
         let s3 = self.s3.get();

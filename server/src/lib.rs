@@ -9,6 +9,7 @@
 //! owns the S3 protocol only; storage semantics are the engine's and signature math is
 //! `sigv4`'s.
 
+pub mod admin;
 pub mod bench;
 pub mod cli;
 pub mod config;
@@ -113,14 +114,24 @@ fn store_config(config: &Config) -> StoreConfig {
     }
 }
 
-/// The S3 front end over an open store; also starts the store's read-repair worker, so
-/// damage that a GET finds (and reads around) is healed in the background.
+/// The S3 front end over an open store; also starts the store's background healing (the
+/// heal queue: damage a GET found, missed writes; the scanner; blank-drive bulk heals).
 fn s3_service(config: &Config, store: Store) -> Arc<S3Service> {
-    store.spawn_read_repair();
+    store.spawn_healing();
     Arc::new(S3Service::new(
         store,
         &config.region,
         config.domains.clone(),
+        &config.credentials.access_key,
+        &config.credentials.secret_key,
+    ))
+}
+
+/// The admin API over an open store (root credentials only).
+fn admin_api(config: &Config, store: Store) -> Arc<admin::AdminApi> {
+    Arc::new(admin::AdminApi::new(
+        store,
+        &config.region,
         &config.credentials.access_key,
         &config.credentials.secret_key,
     ))
@@ -155,7 +166,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let (front, opening, drives_here) = match store {
         Some(store) => {
             let n = endpoints.len();
-            (Arc::new(Front::ready(s3_service(&config, store))), None, n)
+            let front = Front::ready(s3_service(&config, store.clone()));
+            front.open_admin(admin_api(&config, store));
+            (Arc::new(front), None, n)
         }
         None => {
             let key = InternodeKey::derive(
@@ -191,6 +204,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
                         parity = l.parity_shards,
                         "store open; serving S3"
                     );
+                    front.open_admin(admin_api(&config, store.clone()));
                     front.open(s3_service(&config, store));
                 }
                 Err(e) => {

@@ -6,6 +6,7 @@
 mod common;
 mod sign;
 
+mod admin;
 mod bench;
 mod binary;
 mod buckets;

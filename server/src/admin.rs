@@ -1,0 +1,368 @@
+//! The admin API under `/_tessera/admin/v1/` (routed by [`crate::front`] ahead of S3),
+//! JSON in and out, SigV4-signed with the ROOT credentials only (anything else: `403
+//! AccessDenied` with an S3 XML error body):
+//! - `GET  /_tessera/admin/v1/heal`      → this node's healing status ([`heal_json`]);
+//! - `POST /_tessera/admin/v1/heal/scan` → `202`, starts a full scanner cycle now.
+//!
+//! Also the client side of `tessera admin heal status|scan` ([`run_cli`]). This module only
+//! reads the engine's status and pokes the scanner; it never heals or touches drives itself.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::{Args, Subcommand};
+use cluster::{HealStatus, Store};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt as _;
+use hyper::body::Incoming;
+use serde_json::{json, Value};
+use sigv4::{StaticCredentials, Verifier};
+
+use crate::s3::error::S3Error;
+use crate::s3::response::{self, ResBody};
+
+/// Every admin path starts with this.
+pub const PREFIX: &str = "/_tessera/admin/";
+/// The heal status path.
+pub const HEAL_PATH: &str = "/_tessera/admin/v1/heal";
+/// The path that starts a scanner cycle.
+pub const SCAN_PATH: &str = "/_tessera/admin/v1/heal/scan";
+
+/// Whether `path` belongs to the admin API.
+pub fn is_admin_path(path: &str) -> bool {
+    path.starts_with(PREFIX)
+}
+
+/// The admin API of one node: its store and a verifier that knows only the root key.
+#[derive(Debug)]
+pub struct AdminApi {
+    store: Store,
+    verifier: Verifier,
+    root_access_key: String,
+}
+
+fn json_response(status: StatusCode, v: &Value) -> Response<ResBody> {
+    let body = serde_json::to_vec_pretty(v).unwrap_or_default();
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(response::full(Bytes::from(body)))
+        .unwrap_or_else(|_| response::status(StatusCode::INTERNAL_SERVER_ERROR))
+}
+
+/// RFC 3339 (UTC) of a Unix time in seconds.
+fn rfc3339(unix: f64) -> Value {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos((unix * 1e9) as i128)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
+    t.map(Value::String).unwrap_or(Value::Null)
+}
+
+/// The JSON of `GET /_tessera/admin/v1/heal` (field names are the admin API contract).
+pub fn heal_json(s: &HealStatus) -> Value {
+    let sc = &s.scanner;
+    json!({
+        "scanner": {
+            "running": sc.running,
+            "cycles": sc.cycles,
+            "objects_scanned": sc.progress.objects_scanned,
+            "objects_healed": sc.progress.objects_healed,
+            "objects_failed": sc.progress.objects_failed,
+            "bytes_scanned": sc.progress.bytes_scanned,
+            "bytes_healed": sc.progress.bytes_healed,
+            "cycle_started": sc.cycle_started_unix.map(rfc3339),
+            "last_cycle_seconds": sc.last_cycle_seconds,
+            "last_cycle_ended": sc.last_cycle_ended_unix.map(rfc3339),
+            "orphans_removed": sc.orphans_removed,
+            "sets_scanned_here": sc.sets_scanned_here,
+            "rate": sc.rate,
+            "interval_seconds": sc.interval_seconds,
+        },
+        "queue": { "pending": s.queue_pending },
+        "drives": s.drives.iter().map(|d| json!({
+            "endpoint": d.endpoint,
+            "state": d.state,
+            "slot": d.slot,
+            "local": d.local,
+        })).collect::<Vec<_>>(),
+        "bulk": s.bulk.iter().map(|b| json!({
+            "drive": b.drive,
+            "set": b.set,
+            "state": b.state,
+            "objects_scanned": b.progress.objects_scanned,
+            "objects_healed": b.progress.objects_healed,
+            "objects_failed": b.progress.objects_failed,
+            "bytes_scanned": b.progress.bytes_scanned,
+            "bytes_healed": b.progress.bytes_healed,
+            "total_objects": b.total_objects,
+            "started": rfc3339(b.started_unix),
+            "elapsed_seconds": b.elapsed_seconds,
+            "eta_seconds": b.eta_seconds,
+        })).collect::<Vec<_>>(),
+        "redundancy_ok": s.redundancy_ok,
+    })
+}
+
+impl AdminApi {
+    /// The admin API over `store`, accepting only `root_access_key`'s signatures.
+    pub fn new(store: Store, region: &str, root_access_key: &str, root_secret_key: &str) -> Self {
+        let provider =
+            std::sync::Arc::new(StaticCredentials::single(root_access_key, root_secret_key));
+        AdminApi {
+            store,
+            verifier: Verifier::new(region, provider),
+            root_access_key: root_access_key.to_owned(),
+        }
+    }
+
+    /// Serves one admin request; never fails.
+    pub async fn handle(&self, req: Request<Incoming>, request_id: &str) -> Response<ResBody> {
+        let (parts, body) = req.into_parts();
+        let path = parts.uri.path().to_owned();
+        let denied = |message: String| {
+            let err = S3Error::new("AccessDenied", StatusCode::FORBIDDEN, message);
+            response::error(&err, &path, request_id, parts.method == Method::HEAD)
+        };
+        match crate::s3::auth::authenticate(&self.verifier, &parts) {
+            Ok(a) if a.access_key == self.root_access_key => {}
+            Ok(_) => return denied("The admin API needs the root credentials.".into()),
+            Err(e) => {
+                tracing::info!(error = %e, %path, "admin API: authentication failed");
+                return denied(format!("Admin API authentication failed: {e}"));
+            }
+        }
+        // Bodies are not used; drain a small one so the connection stays usable.
+        let _ = tokio::time::timeout(Duration::from_secs(5), body.collect()).await;
+        match (&parts.method, path.as_str()) {
+            (&Method::GET, HEAL_PATH) => {
+                json_response(StatusCode::OK, &heal_json(&self.store.heal_status().await))
+            }
+            (&Method::POST, SCAN_PATH) => {
+                self.store.scan_now();
+                tracing::info!("admin API: scanner cycle requested");
+                json_response(StatusCode::ACCEPTED, &json!({ "scan": "started" }))
+            }
+            _ => json_response(
+                StatusCode::NOT_FOUND,
+                &json!({ "error": format!("no admin endpoint {} {path}", parts.method) }),
+            ),
+        }
+    }
+}
+
+// ---- CLI -------------------------------------------------------------------------------
+
+/// `tessera admin ...`
+#[derive(Debug, Clone, Args)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+/// Admin command families.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AdminCommand {
+    /// Healing: status (queue, scanner, bulk heals, drives) and starting a scan.
+    #[command(subcommand)]
+    Heal(HealCommand),
+}
+
+/// `tessera admin heal ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum HealCommand {
+    /// Shows the node's healing status (a table; `--json` for the raw JSON).
+    Status(Target),
+    /// Starts a full scanner cycle on the node now.
+    Scan(Target),
+}
+
+/// Which node, and how to sign. Credentials: TESSERA_ROOT_USER/TESSERA_ROOT_PASSWORD, else
+/// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.
+#[derive(Debug, Clone, Args)]
+pub struct Target {
+    /// The node's base URL, e.g. http://127.0.0.1:9000 (plain HTTP).
+    #[arg(long, env = "TESSERA_ENDPOINT")]
+    pub endpoint: String,
+    /// Region the server answers for.
+    #[arg(long, env = "TESSERA_REGION", default_value = "us-east-1")]
+    pub region: String,
+    /// Print the JSON as the server sent it.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Why an admin command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("no credentials: set TESSERA_ROOT_USER and TESSERA_ROOT_PASSWORD (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")]
+    NoCredentials,
+    #[error("bad endpoint {0:?}: expected http://HOST:PORT")]
+    Endpoint(String),
+    #[error("request failed: {0}")]
+    Transport(String),
+    #[error("HTTP {status}: {body}")]
+    Status { status: StatusCode, body: String },
+    #[error("unexpected answer: {0}")]
+    Answer(String),
+}
+
+fn credentials(env: impl Fn(&str) -> Option<String>) -> Result<(String, String), AdminError> {
+    let pair = |u: &str, p: &str| Some((env(u)?, env(p)?));
+    pair("TESSERA_ROOT_USER", "TESSERA_ROOT_PASSWORD")
+        .or_else(|| pair("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"))
+        .or_else(|| pair("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))
+        .ok_or(AdminError::NoCredentials)
+}
+
+/// Sends one signed admin request; returns the status and body.
+pub async fn call(
+    endpoint: &str,
+    region: &str,
+    access_key: &str,
+    secret_key: &str,
+    method: Method,
+    path: &str,
+) -> Result<(StatusCode, Bytes), AdminError> {
+    let uri: http::Uri = format!("{}{path}", endpoint.trim_end_matches('/'))
+        .parse()
+        .map_err(|_| AdminError::Endpoint(endpoint.to_owned()))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(AdminError::Endpoint(endpoint.to_owned()));
+    }
+    let host = uri
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .ok_or_else(|| AdminError::Endpoint(endpoint.to_owned()))?;
+    let signer = crate::bench::signer::Signer::new(access_key, secret_key, region);
+    let signed = signer.sign(
+        method.as_str(),
+        &host,
+        path,
+        "",
+        time::OffsetDateTime::now_utc(),
+    );
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(http::header::HOST, host)
+        .header("x-amz-date", signed.amz_date)
+        .header("x-amz-content-sha256", signed.content_sha256)
+        .header(http::header::AUTHORIZATION, signed.authorization)
+        .body(http_body_util::Empty::<Bytes>::new())
+        .map_err(|e| AdminError::Transport(e.to_string()))?;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
+    let resp = tokio::time::timeout(Duration::from_secs(30), client.request(req))
+        .await
+        .map_err(|_| AdminError::Transport("no answer within 30 s".into()))?
+        .map_err(|e| AdminError::Transport(e.to_string()))?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| AdminError::Transport(e.to_string()))?
+        .to_bytes();
+    Ok((status, body))
+}
+
+/// Runs `tessera admin ...`, printing to stdout.
+pub async fn run_cli(args: AdminArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let (ak, sk) = credentials(|k| std::env::var(k).ok())?;
+    let AdminCommand::Heal(cmd) = args.command;
+    let (target, method, path) = match &cmd {
+        HealCommand::Status(t) => (t, Method::GET, HEAL_PATH),
+        HealCommand::Scan(t) => (t, Method::POST, SCAN_PATH),
+    };
+    let (status, body) = call(&target.endpoint, &target.region, &ak, &sk, method, path).await?;
+    if !status.is_success() {
+        return Err(AdminError::Status {
+            status,
+            body: String::from_utf8_lossy(&body).chars().take(500).collect(),
+        }
+        .into());
+    }
+    let text = match &cmd {
+        HealCommand::Status(t) if !t.json => {
+            let v: Value =
+                serde_json::from_slice(&body).map_err(|e| AdminError::Answer(e.to_string()))?;
+            status_table(&v)
+        }
+        _ => format!("{}\n", String::from_utf8_lossy(&body).trim_end()),
+    };
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn mib(v: &Value) -> String {
+    format!("{:.1} MiB", v.as_f64().unwrap_or(0.0) / 1048576.0)
+}
+
+/// The human table of a heal status JSON.
+pub fn status_table(v: &Value) -> String {
+    let mut s = String::new();
+    let ok = v["redundancy_ok"].as_bool().unwrap_or(false);
+    s.push_str(&format!(
+        "Redundancy: {}\nQueue: {} object(s) pending\n",
+        if ok { "OK" } else { "DEGRADED" },
+        v["queue"]["pending"]
+    ));
+    let sc = &v["scanner"];
+    s.push_str(&format!(
+        "Scanner: {} | cycles {} | scanned {} ({}) healed {} failed {} | orphans removed {} | last cycle {} s | sets here {}\n",
+        if sc["running"].as_bool().unwrap_or(false) { "running" } else { "idle" },
+        sc["cycles"],
+        sc["objects_scanned"],
+        mib(&sc["bytes_scanned"]),
+        sc["objects_healed"],
+        sc["objects_failed"],
+        sc["orphans_removed"],
+        sc["last_cycle_seconds"].as_f64().map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into()),
+        sc["sets_scanned_here"],
+    ));
+    s.push_str(&format!(
+        "\n{:<48} {:<6} {:<8} {}\n",
+        "DRIVE", "SLOT", "STATE", "LOCAL"
+    ));
+    for d in v["drives"].as_array().into_iter().flatten() {
+        s.push_str(&format!(
+            "{:<48} {:<6} {:<8} {}\n",
+            d["endpoint"].as_str().unwrap_or("?"),
+            d["slot"].as_str().unwrap_or("?"),
+            d["state"].as_str().unwrap_or("?"),
+            if d["local"].as_bool().unwrap_or(false) {
+                "yes"
+            } else {
+                "no"
+            },
+        ));
+    }
+    let bulk = v["bulk"].as_array().cloned().unwrap_or_default();
+    if !bulk.is_empty() {
+        s.push_str(&format!(
+            "\n{:<40} {:<8} {:>16} {:>7} {:>7} {:>12} {:>8}\n",
+            "BULK HEAL", "STATE", "OBJECTS", "HEALED", "FAILED", "BYTES", "ETA"
+        ));
+        for b in bulk {
+            s.push_str(&format!(
+                "{:<40} {:<8} {:>16} {:>7} {:>7} {:>12} {:>8}\n",
+                b["drive"].as_str().unwrap_or("?"),
+                b["state"].as_str().unwrap_or("?"),
+                format!("{}/{}", b["objects_scanned"], b["total_objects"]),
+                b["objects_healed"],
+                b["objects_failed"],
+                mib(&b["bytes_healed"]),
+                b["eta_seconds"]
+                    .as_u64()
+                    .map(|e| format!("{e} s"))
+                    .unwrap_or_else(|| "-".into()),
+            ));
+        }
+    }
+    s
+}
