@@ -1,5 +1,5 @@
-//! The write path: a body stream is cut into blocks, each block hashed (MD5 + checksums) and
-//! erasure-coded on the blocking pool, and its shard blocks streamed to every drive's
+//! The write path: a body stream is cut into blocks; a blocking thread hashes them (MD5 +
+//! checksums) while another erasure-codes them and streams the shard blocks to every drive's
 //! staging file concurrently (bounded channels: a few blocks in memory per request).
 //! Small bodies (≤ 128 KiB) are kept in memory and committed inline. The commit itself is
 //! in `commit.rs`.
@@ -7,6 +7,7 @@
 use bytes::Bytes;
 use futures::future::join_all;
 use futures::StreamExt as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -22,6 +23,9 @@ use crate::{DriveError, StoreError};
 
 /// Bodies up to this size are stored inline in the metadata record.
 pub const INLINE_MAX: usize = 128 * 1024;
+
+/// Blocks queued between the body reader and each of the hasher and the coder.
+const PIPELINE_DEPTH: usize = 4;
 
 /// What the client claimed about the body.
 #[derive(Clone, Debug, Default)]
@@ -49,34 +53,6 @@ impl Staged {
     pub fn etag(&self) -> String {
         hex::encode(self.digests.md5)
     }
-}
-
-/// Hashes (MD5 + checksums) and erasure-codes one block, in parallel on the blocking pool.
-/// Returns the hash state, the block buffer (for reuse) and the framed shards.
-async fn encode_block(
-    encoder: Arc<erasure::Encoder>,
-    mut hashes: BodyHashes,
-    block: Vec<u8>,
-) -> Result<(BodyHashes, Vec<u8>, Vec<Vec<u8>>), StoreError> {
-    let block = Arc::new(block);
-    let (for_hash, for_code) = (block.clone(), block.clone());
-    let (hashed, coded) = tokio::join!(
-        tokio::task::spawn_blocking(move || {
-            hashes.update(&for_hash);
-            hashes
-        }),
-        tokio::task::spawn_blocking(move || {
-            let mut out = Vec::new();
-            encoder.encode_block(&for_code, &mut out).map(|()| out)
-        }),
-    );
-    let hashes = hashed.map_err(StoreError::internal)?;
-    let shards = coded
-        .map_err(StoreError::internal)?
-        .map_err(StoreError::internal)?;
-    // Both tasks have finished and dropped their handles.
-    let block = Arc::try_unwrap(block).unwrap_or_else(|shared| (*shared).clone());
-    Ok((hashes, block, shards))
 }
 
 /// Removes a staging directory from every drive (best effort).
@@ -180,6 +156,53 @@ pub(crate) async fn stage_body<B: ObjectBody>(
         .collect();
     let quorum = set.write_quorum();
 
+    // The pipeline: this task cuts the body into blocks; one blocking thread runs MD5 and
+    // the checksums over them in order (the serial part of a PUT), another erasure-codes
+    // and seals them and hands the shards to the drive writers. The three overlap, so a
+    // single request keeps the body socket, the hasher, the coder and the disks busy at once.
+    let (hash_tx, mut hash_rx) = mpsc::channel::<Arc<Vec<u8>>>(PIPELINE_DEPTH);
+    let mut h = hashes.take().expect("hashes present");
+    let hasher = tokio::task::spawn_blocking(move || {
+        while let Some(block) = hash_rx.blocking_recv() {
+            h.update(&block);
+        }
+        h
+    });
+    let (enc_tx, mut enc_rx) = mpsc::channel::<Arc<Vec<u8>>>(PIPELINE_DEPTH);
+    let mut senders: Vec<Option<mpsc::Sender<Bytes>>> =
+        streams.iter().map(|s| s.tx.clone()).collect();
+    let alive = Arc::new(AtomicUsize::new(
+        senders.iter().filter(|s| s.is_some()).count(),
+    ));
+    let alive_enc = alive.clone();
+    let enc = encoder.clone();
+    let slot_shards: Vec<usize> = (0..total).map(|s| erasure.shard_of_slot(s)).collect();
+    let coder = tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        while let Some(block) = enc_rx.blocking_recv() {
+            enc.encode_block(&block, &mut out)
+                .map_err(StoreError::internal)?;
+            drop(block);
+            for (slot, tx) in senders.iter_mut().enumerate() {
+                let shard = Bytes::from(std::mem::take(&mut out[slot_shards[slot]]));
+                if let Some(t) = tx {
+                    if t.blocking_send(shard).is_err() {
+                        *tx = None;
+                        alive_enc.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            if alive_enc.load(Ordering::Relaxed) < quorum {
+                break;
+            }
+        }
+        Ok(())
+    });
+    // Only the coder holds senders now: closing its input closes every drive's channel.
+    for s in &mut streams {
+        s.tx = None;
+    }
+
     let result = async {
         let mut size = 0u64;
         let mut buf: Vec<u8> = Vec::with_capacity(block_size);
@@ -205,22 +228,14 @@ pub(crate) async fn stage_body<B: ObjectBody>(
                 if buf.len() < block_size && !last {
                     break;
                 }
-                let block = std::mem::take(&mut buf);
+                let block = Arc::new(std::mem::replace(&mut buf, Vec::with_capacity(block_size)));
                 size += block.len() as u64;
-                let (h, block, shards) = encode_block(
-                    encoder.clone(),
-                    hashes.take().expect("hashes present"),
-                    block,
-                )
-                .await?;
-                hashes = Some(h);
-                buf = block;
-                buf.clear();
-                send_shards(&mut streams, erasure, shards).await;
-                let alive = streams.iter().filter(|s| s.tx.is_some()).count();
-                if alive < quorum {
+                let sent =
+                    hash_tx.send(block.clone()).await.is_ok() && enc_tx.send(block).await.is_ok();
+                let n = alive.load(Ordering::Relaxed);
+                if !sent || n < quorum {
                     return Err(StoreError::WriteQuorum {
-                        ok: alive,
+                        ok: n,
                         need: quorum,
                     });
                 }
@@ -231,11 +246,19 @@ pub(crate) async fn stage_body<B: ObjectBody>(
         }
     }
     .await;
+    drop(hash_tx);
+    drop(enc_tx);
+    let coded = coder.await.map_err(StoreError::internal).and_then(|r| r);
+    let hashed = hasher.await.map_err(StoreError::internal);
+    let result = match (result, coded, hashed) {
+        (Ok(size), Ok(()), Ok(h)) => {
+            hashes = Some(h);
+            Ok(size)
+        }
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),
+    };
 
-    // Close the channels and let every drive finish (fsync) its file.
-    for s in &mut streams {
-        s.tx = None;
-    }
+    // The channels are closed (the coder ended): let every drive finish (fsync) its file.
     let mut ok = vec![false; total];
     for (slot, s) in streams.iter_mut().enumerate() {
         if let Some(task) = s.task.take() {
@@ -269,20 +292,6 @@ pub(crate) async fn stage_body<B: ObjectBody>(
             Err(e)
         }
     }
-}
-
-async fn send_shards(streams: &mut [DriveStream], erasure: &ErasureInfo, mut shards: Vec<Vec<u8>>) {
-    let sends = streams.iter_mut().enumerate().map(|(slot, s)| {
-        let shard = Bytes::from(std::mem::take(&mut shards[erasure.shard_of_slot(slot)]));
-        async move {
-            if let Some(tx) = &s.tx {
-                if tx.send(shard).await.is_err() {
-                    s.tx = None;
-                }
-            }
-        }
-    });
-    join_all(sends).await;
 }
 
 fn finish_hashes(
