@@ -1,7 +1,8 @@
 """Drill 1: SIGKILL one node in the middle of a mixed load. Writes and reads go on through the
-others; the node restarts; heal finishes (every node reports redundancy_ok and every shard
-file of every live object is back on every drive); every acknowledged object reads back
-byte-identical through every node.
+others; the node restarts; heal finishes (every node reports redundancy_ok), and no shard is
+missing on disk: every object reads back from each half of the drives alone (exactly K
+drives, so every shard there must be present and intact); every acknowledged object reads
+back byte-identical through every node.
 """
 
 from __future__ import annotations
@@ -41,4 +42,5 @@ def test_drill1_sigkill_one_node(make_cluster, drives_per_node, parity):
         f"nothing acknowledged while node {victim.index} was down: "
         f"{len(writes)} writes, {len(reads)} reads; errors {ledger.errors}")
     ttr, missing = redundancy(c, t_restart, timeout=90)
-    finish(c, 1, f"sigkill-one-node[{drives_per_node * 4}drives]", ledger, bucket, ttr, missing)
+    finish(c, 1, f"sigkill-one-node[{drives_per_node * 4}drives]", ledger, bucket, ttr, missing,
+           every_shard=True)

@@ -99,4 +99,4 @@ def test_drill3_sigstop_one_node(make_cluster):
     ttr, missing = redundancy(c, t_cont, timeout=90)
     finish(c, 3, "sigstop-gray-failure", ledger, bucket, ttr, missing,
            extra=f"p99_recovered_after={recovered_at:.0f}s baseline_p99="
-                 f"{baseline * 1000:.0f}ms worst_p99={worst:.1f}s")
+                 f"{baseline * 1000:.0f}ms worst_p99={worst:.1f}s", every_shard=True)

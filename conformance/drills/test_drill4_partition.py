@@ -77,4 +77,5 @@ def test_drill4_partition_one_node(make_cluster):
     assert majority_acked, f"the majority acknowledged no write during the partition: " \
                            f"{ledger.errors}"
     ttr, missing = redundancy(c, t_heal, timeout=90)
-    finish(c, 4, "partition-one-node", ledger, bucket, ttr, missing)
+    finish(c, 4, "partition-one-node", ledger, bucket, ttr, missing,
+           every_shard=True)

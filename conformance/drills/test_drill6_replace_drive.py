@@ -85,4 +85,4 @@ def test_drill6_replace_wiped_drive(make_cluster):
         assert bulk_seen.get("state") == "done" and bulk_seen.get("objects_failed") == 0, (
             f"bulk heal of the replaced drive: {bulk_seen}")
     finish(c, 6, "replace-drive", ledger, bucket, ttr, missing,
-           extra=f"bulk={'->'.join(trace) or 'not-seen'}")
+           extra=f"bulk={'->'.join(trace) or 'not-seen'}", every_shard=True)
