@@ -36,6 +36,9 @@ pub struct NodeConfig {
     /// The source IP of this node's internode connections (see [`RpcOptions::source_ip`]);
     /// `None`: whatever the system picks.
     pub source_ip: Option<std::net::IpAddr>,
+    /// Trust for `https://` peers ([`crate::rpc::tls::client_config`]); needed when the
+    /// endpoints are `https://`.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     /// How long startup waits for peers to answer and to format their drives before it
     /// proceeds without them (or, on a fresh deployment, gives up).
     pub startup_wait: Duration,
@@ -52,6 +55,7 @@ impl NodeConfig {
             timeouts: self.timeouts.clone(),
             transport: self.transport,
             source_ip: self.source_ip,
+            tls: self.tls.clone(),
         }
     }
 }
@@ -64,6 +68,7 @@ impl Default for NodeConfig {
             transport: Transport::default(),
             timeouts: RpcTimeouts::default(),
             source_ip: None,
+            tls: None,
             startup_wait: Duration::from_secs(60),
             startup_poll: Duration::from_millis(250),
             locks: LockConfig::default(),

@@ -767,7 +767,12 @@ fn lock_nodes(
     let mut seen = std::collections::HashSet::new();
     for (e, here) in endpoints.iter().zip(local) {
         let base = match e {
-            Endpoint::Url { host, port, .. } => format!("http://{host}:{}", port.unwrap_or(80)),
+            Endpoint::Url {
+                scheme, host, port, ..
+            } => {
+                let default = if scheme == "https" { 443 } else { 80 };
+                format!("{scheme}://{host}:{}", port.unwrap_or(default))
+            }
             Endpoint::Local(_) => "local".to_owned(),
         };
         if !seen.insert(base.clone()) {

@@ -175,7 +175,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
                 &config.credentials.access_key,
                 &config.credentials.secret_key,
             );
-            let node_cfg = node::node_config(&config, local_addr, &endpoints, key.clone()).await;
+            let node_cfg = node::node_config(&config, local_addr, &endpoints, key.clone()).await?;
             let cfg = store_config(&config);
             let drives = NodeDrives::prepare(&cfg, node_cfg)?;
             let served = drives.served();

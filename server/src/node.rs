@@ -13,6 +13,7 @@ use cluster::rpc::InternodeKey;
 use cluster::NodeConfig;
 
 use crate::config::Config;
+use crate::tls::TlsError;
 
 /// `(host, port)` of every URL endpoint, port defaulted by scheme, without duplicates.
 fn url_hosts(endpoints: &[Endpoint]) -> BTreeSet<(String, u16)> {
@@ -92,13 +93,15 @@ pub async fn own_addresses(bound: SocketAddr, endpoints: &[Endpoint]) -> Vec<(St
 /// `--self` when given, else what [`own_addresses`] finds), the internode key, and — when the
 /// listener is bound to one IP rather than all interfaces — that IP as the source address of
 /// every internode connection, so peers and proxies can tell which node connects.
+/// With `--certs-dir`, internode calls to `https://` peers trust the system roots, every
+/// PEM certificate in `<certs-dir>/CAs/` and this node's own `public.crt`.
 /// `TESSERA_PROBE_INTERVAL_MS` sets the liveness probe ceiling for the process.
 pub async fn node_config(
     config: &Config,
     bound: SocketAddr,
     endpoints: &[Endpoint],
     key: InternodeKey,
-) -> NodeConfig {
+) -> Result<NodeConfig, TlsError> {
     let own = match &config.self_name {
         Some(name) => {
             let mut own = vec![(bound.ip().to_string(), bound.port())];
@@ -112,12 +115,37 @@ pub async fn node_config(
     if let Some(max) = config.probe_max {
         cluster::drive::liveness::set_probe_max(max);
     }
-    NodeConfig {
+    let tls = match &config.tls {
+        None => None,
+        Some(paths) => {
+            let cas = paths
+                .cert
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("CAs");
+            let (tls, trust) =
+                cluster::rpc::tls::client_config(&paths.cert, &cas).map_err(|e| {
+                    TlsError::Read {
+                        path: cas.display().to_string(),
+                        reason: format!("internode trust store: {e}"),
+                    }
+                })?;
+            tracing::info!(
+                system_roots = trust.system,
+                cas = trust.cas,
+                own = trust.own,
+                "internode TLS: https peers verified against these certificates"
+            );
+            Some(tls)
+        }
+    };
+    Ok(NodeConfig {
         local_addresses: Some(own),
         internode_key: Some(key),
         source_ip: source_ip(bound),
+        tls,
         ..NodeConfig::default()
-    }
+    })
 }
 
 /// The source IP of internode connections: the listener's, when it is one IP.
@@ -164,7 +192,9 @@ mod tests {
         config.self_name = Some(("127.0.0.2".to_owned(), 9000));
         let key = InternodeKey::derive("access", "secret-key");
         let bound: SocketAddr = "127.0.0.12:9000".parse().unwrap();
-        let n = node_config(&config, bound, &e, key.clone()).await;
+        let n = node_config(&config, bound, &e, key.clone())
+            .await
+            .expect("no TLS to load");
         assert_eq!(
             n.local_addresses,
             Some(vec![
@@ -175,7 +205,9 @@ mod tests {
         assert_eq!(n.source_ip, Some("127.0.0.12".parse().unwrap()));
         // All interfaces: no source binding.
         config.self_name = None;
-        let n = node_config(&config, "0.0.0.0:9000".parse().unwrap(), &e, key).await;
+        let n = node_config(&config, "0.0.0.0:9000".parse().unwrap(), &e, key)
+            .await
+            .expect("no TLS to load");
         assert_eq!(n.source_ip, None);
     }
 

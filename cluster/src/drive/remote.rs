@@ -57,7 +57,8 @@ fn encode<T: serde::Serialize>(v: &T) -> Result<Bytes, DriveError> {
 
 impl RemoteDrive {
     /// A drive named by a URL endpoint (`http://host:port/path`, exactly as in the shared
-    /// endpoint list), reached through `client`. No request is made here.
+    /// endpoint list; `https://` when `client` has TLS), reached through `client`. No
+    /// request is made here.
     pub fn new(endpoint: &str, client: RpcClient) -> Result<Self, DriveError> {
         let Endpoint::Url {
             scheme, host, port, ..
@@ -67,13 +68,21 @@ impl RemoteDrive {
                 "{endpoint} is a local path, not a remote drive"
             )));
         };
-        if scheme != "http" {
-            return Err(DriveError::Invalid(format!(
-                "{endpoint}: internode RPC over {scheme} is not implemented yet"
-            )));
-        }
-        let port = port.unwrap_or(80);
-        let base = format!("http://{host}:{port}");
+        let port = match scheme.as_str() {
+            "http" => port.unwrap_or(80),
+            "https" if client.has_tls() => port.unwrap_or(443),
+            "https" => {
+                return Err(DriveError::Invalid(format!(
+                    "{endpoint}: an https endpoint needs TLS between nodes (start the server with --certs-dir)"
+                )))
+            }
+            other => {
+                return Err(DriveError::Invalid(format!(
+                    "{endpoint}: internode RPC over {other} is not supported"
+                )))
+            }
+        };
+        let base = format!("{scheme}://{host}:{port}");
         Ok(RemoteDrive {
             inner: Arc::new(Remote {
                 live: NodeLiveness::for_node(&base),

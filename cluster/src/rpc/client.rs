@@ -81,6 +81,9 @@ pub struct RpcOptions {
     /// listener IP, when it listens on one), so a peer or a proxy sees which node connects.
     /// Ignored for a destination of the other address family.
     pub source_ip: Option<std::net::IpAddr>,
+    /// Trust for `https://` peers (see [`super::tls::client_config`]); without it, only
+    /// `http://` peers can be reached.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// An RPC failure. Only [`RpcError::Transport`] says the node itself did not answer (what
@@ -173,8 +176,23 @@ pub struct RpcClient {
     inner: Arc<ClientInner>,
 }
 
+/// The pooled HTTP client: plain, or also speaking TLS to `https://` peers.
+enum Http {
+    Plain(Client<HttpConnector, RequestBody>),
+    Tls(Client<hyper_rustls::HttpsConnector<HttpConnector>, RequestBody>),
+}
+
+impl Http {
+    fn request(&self, req: Request<RequestBody>) -> hyper_util::client::legacy::ResponseFuture {
+        match self {
+            Http::Plain(c) => c.request(req),
+            Http::Tls(c) => c.request(req),
+        }
+    }
+}
+
 struct ClientInner {
-    http: Client<HttpConnector, RequestBody>,
+    http: Http,
     key: InternodeKey,
     timeouts: RpcTimeouts,
 }
@@ -214,6 +232,7 @@ impl RpcClient {
             timeouts,
             transport,
             source_ip,
+            tls,
         } = options;
         let mut connector = HttpConnector::new();
         connector.set_local_address(source_ip);
@@ -235,13 +254,34 @@ impl RpcClient {
                 .http2_keep_alive_interval(Some(Duration::from_secs(10)))
                 .http2_keep_alive_timeout(timeouts.unary);
         }
+        let http = match tls {
+            None => Http::Plain(builder.build(connector)),
+            Some(config) => {
+                // The TLS connector hands `https` URLs to rustls, `http` ones straight through.
+                connector.enforce_http(false);
+                let https = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config((*config).clone())
+                    .https_or_http();
+                let https = if transport == Transport::Http2 {
+                    https.enable_http2().wrap_connector(connector)
+                } else {
+                    https.enable_http1().wrap_connector(connector)
+                };
+                Http::Tls(builder.build(https))
+            }
+        };
         RpcClient {
             inner: Arc::new(ClientInner {
-                http: builder.build(connector),
+                http,
                 key,
                 timeouts,
             }),
         }
+    }
+
+    /// Whether this client can reach `https://` peers.
+    pub fn has_tls(&self) -> bool {
+        matches!(self.inner.http, Http::Tls(_))
     }
 
     pub fn timeouts(&self) -> &RpcTimeouts {

@@ -9,6 +9,8 @@
 //! - `wire`: paths, query encoding, upload framing, JSON mirrors, errors on the wire.
 //! - `service`: the receiving side, calling the local `Drive`.
 //! - `client`: the calling side, with pooling, timeouts, and offline mapping.
+//! - `tls`: whom the calling side trusts for `https://` peers (system roots, `CAs/`, own
+//!   certificate).
 //!
 //! Mounting (in the S3 server's service function, before S3 routing and S3 auth):
 //! `if rpc::is_rpc_path(req.uri().path()) { return rpc::serve(&rpc_service, req).await }`
@@ -21,6 +23,7 @@
 pub mod auth;
 pub mod client;
 pub mod service;
+pub mod tls;
 pub mod wire;
 
 pub use auth::InternodeKey;

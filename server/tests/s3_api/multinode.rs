@@ -377,3 +377,87 @@ async fn nodes_named_by_forwarded_addresses_form_one_deployment_with_self() {
         f.abort();
     }
 }
+
+/// A test CA, and a certificate for 127.0.0.1 signed by it, in MinIO's certs layout:
+/// `public.crt`, `private.key`, `CAs/ca.crt`. Returns the CA's PEM.
+fn write_ca_signed_certs(certs: &std::path::Path) -> String {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("ca key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "tessera test CA");
+    let ca = ca.self_signed(&ca_key).expect("ca cert");
+    let node_key = KeyPair::generate().expect("node key");
+    let node = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .expect("node params")
+        .signed_by(&node_key, &ca, &ca_key)
+        .expect("node cert");
+    std::fs::create_dir_all(certs.join("CAs")).expect("mkdir");
+    std::fs::write(certs.join("public.crt"), node.pem()).expect("write");
+    std::fs::write(certs.join("private.key"), node_key.serialize_pem()).expect("write");
+    std::fs::write(certs.join("CAs").join("ca.crt"), ca.pem()).expect("write");
+    ca.pem()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_nodes_over_https_trust_the_cas_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let certs = dir.path().join("certs");
+    let ca = write_ca_signed_certs(&certs);
+    let ports = free_ports(4);
+    let endpoints: Vec<String> = endpoint_list(dir.path(), &ports)
+        .into_iter()
+        .map(|e| e.replacen("http://", "https://", 1))
+        .collect();
+    let _nodes = Nodes(
+        ports
+            .iter()
+            .map(|p| {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_tessera"));
+                c.arg("server")
+                    .arg("--address")
+                    .arg(format!("127.0.0.1:{p}"))
+                    .arg("--certs-dir")
+                    .arg(&certs)
+                    .args(&endpoints)
+                    .env("TESSERA_ROOT_USER", ACCESS_KEY)
+                    .env("TESSERA_ROOT_PASSWORD", SECRET_KEY)
+                    .env_remove("MINIO_ROOT_USER")
+                    .env_remove("MINIO_ROOT_PASSWORD")
+                    .env_remove("TESSERA_ADDRESS")
+                    .env_remove("TESSERA_CERTS_DIR")
+                    .env("RUST_LOG", "warn")
+                    .stdout(Stdio::null())
+                    .stderr(node_log(*p));
+                Some(c.spawn().expect("spawn tessera"))
+            })
+            .collect(),
+    );
+    let clients: Vec<aws_sdk_s3::Client> = ports
+        .iter()
+        .map(|p| sdk_client(&format!("https://127.0.0.1:{p}"), Some(&ca)))
+        .collect();
+    // Ready = S3 served (the store opened, which needs the peers over https).
+    let started = Instant::now();
+    loop {
+        match clients[0].create_bucket().bucket("multi").send().await {
+            Ok(_) => break,
+            Err(e) => assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "node 1 never served S3 over https: {e:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let data = bytes(2 << 20, 5);
+    put(&clients[0], "tls", &data).await;
+    for c in &clients[1..] {
+        let started = Instant::now();
+        while c.head_bucket().bucket("multi").send().await.is_err() {
+            assert!(started.elapsed() < Duration::from_secs(60), "never ready");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(get(c, "tls").await, data);
+    }
+}
