@@ -602,10 +602,22 @@ impl Store {
         range: Option<ByteRange>,
         part_number: Option<u32>,
     ) -> Result<GetObject, StoreError> {
-        self.require_bucket(b).await?;
+        // A found record proves the bucket (a bucket is deleted only when empty), so only a
+        // miss asks a quorum whether the bucket exists: a hit costs one metadata quorum read.
         let set = self.set_for(b, k);
-        crate::object::get::get_object(&self.inner, set, b.as_str(), k.as_str(), range, part_number)
-            .await
+        match crate::object::get::get_object(
+            &self.inner,
+            set,
+            b.as_str(),
+            k.as_str(),
+            range,
+            part_number,
+        )
+        .await
+        {
+            Err(e) => Err(self.explain_miss(b, e).await),
+            found => found,
+        }
     }
 
     /// Deletes an object; `Ok` when it is absent.

@@ -542,3 +542,28 @@ async fn throughput_one_node_vs_four() {
     }
     assert!(four.iter().all(|x| *x > 0.0));
 }
+
+/// GET reads no bucket record when the object is found; a miss still says which is missing.
+#[tokio::test]
+async fn a_get_miss_says_whether_the_bucket_or_the_key_is_missing() {
+    let t = TestStore::new(4).await;
+    let b = bucket("present");
+    t.store.make_bucket(&b).await.expect("bucket");
+    put(&t.store, &b, "k", b"value").await;
+    assert_eq!(get(&t.store, &b, "k").await.as_deref(), Ok(&b"value"[..]));
+    let miss = t.store.get_object(&b, &key("absent"), None, None).await;
+    assert!(
+        matches!(miss, Err(StoreError::NoSuchKey)),
+        "{:?}",
+        miss.err()
+    );
+    let miss = t
+        .store
+        .get_object(&bucket("absent-bucket"), &key("k"), None, None)
+        .await;
+    assert!(
+        matches!(miss, Err(StoreError::NoSuchBucket)),
+        "{:?}",
+        miss.err()
+    );
+}
