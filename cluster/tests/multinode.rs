@@ -12,6 +12,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cluster::drive::liveness::NodeEvent;
 use cluster::drive::{Drive, RemoteDrive};
 use cluster::format::{FormatRecord, FORMAT_VERSION};
 use cluster::rpc::{self, InternodeKey, RpcClient, RpcService};
@@ -296,6 +297,14 @@ async fn four_nodes_share_one_namespace() {
     ));
 }
 
+/// The next liveness event, within 15 s.
+async fn next_event(events: &mut tokio::sync::broadcast::Receiver<NodeEvent>) -> NodeEvent {
+    tokio::time::timeout(Duration::from_secs(15), events.recv())
+        .await
+        .expect("an event in time")
+        .expect("events open")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restarted_node_rejoins_and_reads_what_it_missed() {
     let mut c = start_cluster().await;
@@ -303,12 +312,20 @@ async fn a_restarted_node_rejoins_and_reads_what_it_missed() {
     c.stores[0].make_bucket(&b).await.expect("bucket");
     let before = data(300_000, 5);
     put(&c.stores[0], &b, "before", &before).await;
+    let mut events = c.stores[1].node_events();
+    let d_name = format!("{}:{}", c.hosts[3], c.ports[3]);
     // Node D stops (server and store), a write happens without it, then it restarts on the
     // same port with the same drives.
     c.servers[3] = None;
     drop(c.stores.pop());
     let during = data(300_000, 6);
     put(&c.stores[1], &b, "during", &during).await;
+    // The write found D gone: its subscribers heard it.
+    assert_eq!(
+        next_event(&mut events).await,
+        NodeEvent::Offline(d_name.clone())
+    );
+    assert_eq!(c.stores[1].liveness().is_online(&d_name), Some(false));
     let listener = tokio::net::TcpListener::bind((c.hosts[3].as_str(), c.ports[3]))
         .await
         .expect("port bound again");
@@ -324,6 +341,12 @@ async fn a_restarted_node_rejoins_and_reads_what_it_missed() {
         .expect("rejoins in time")
         .expect("rejoins");
     assert_eq!(d.layout().deployment_id, c.stores[0].layout().deployment_id);
+    // The others see D answer again: the cue to heal what it missed.
+    assert_eq!(
+        next_event(&mut events).await,
+        NodeEvent::Online(d_name.clone())
+    );
+    assert_eq!(c.stores[1].liveness().is_online(&d_name), Some(true));
     assert_eq!(get(&d, &b, "before").await.as_deref(), Ok(&before[..]));
     assert_eq!(get(&d, &b, "during").await.as_deref(), Ok(&during[..]));
     // Its drives serve the others again.
