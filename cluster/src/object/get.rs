@@ -26,7 +26,8 @@ const BATCH_BYTES: usize = 2 << 20;
 const INLINE_DECODE_MAX: usize = 64 << 10;
 
 type ShardBlocks = Vec<Option<Vec<Vec<u8>>>>;
-type Decoded = Result<(Vec<u8>, Vec<usize>), erasure::DecodeError>;
+/// A decoded batch: the object bytes as consecutive pieces, and the shards found corrupt.
+type Decoded = Result<(Vec<Bytes>, Vec<usize>), erasure::DecodeError>;
 
 /// [`decode_batch`] on the blocking pool, split in two halves that run in parallel.
 async fn decode_parallel(
@@ -66,7 +67,7 @@ async fn decode_parallel(
     }
     let res = match (res_a, res_b) {
         (Ok((mut out, mut corrupt)), Ok((out_b, corrupt_b))) => {
-            out.extend_from_slice(&out_b);
+            out.extend(out_b);
             corrupt.extend(corrupt_b);
             Ok((out, corrupt))
         }
@@ -76,7 +77,9 @@ async fn decode_parallel(
 }
 
 /// Decodes every block of a batch; hands the shard buffers back (intact ones unchanged,
-/// damaged ones removed or rebuilt) so a retry with more shards can reuse them.
+/// damaged ones removed or rebuilt) so a retry with more shards can reuse them. When every
+/// data shard of every block is present and verifies (the healthy case), the object bytes
+/// are handed out as slices of the shard buffers themselves, without a copy.
 fn decode_batch(
     decoder: &erasure::Decoder,
     part_size: u64,
@@ -84,6 +87,34 @@ fn decode_batch(
     mut got: ShardBlocks,
 ) -> (ShardBlocks, Decoded) {
     let g = decoder.geometry();
+    let k = g.data();
+    let n = (blocks.end - blocks.start) as usize;
+    let healthy = got[..k].iter().all(|s| {
+        s.as_ref().is_some_and(|v| {
+            v.len() == n
+                && blocks.clone().zip(v).all(|(b, framed)| {
+                    erasure::verify_framed(framed, g.shard_len(g.block_len(part_size, b)))
+                })
+        })
+    });
+    if healthy {
+        let mut out = Vec::with_capacity(n * k);
+        for (j, b) in blocks.enumerate() {
+            let block_len = g.block_len(part_size, b);
+            let shard_len = g.shard_len(block_len);
+            let mut remaining = block_len;
+            for shard in got[..k].iter_mut().flatten() {
+                if remaining == 0 {
+                    break;
+                }
+                let take = remaining.min(shard_len);
+                let framed = Bytes::from(std::mem::take(&mut shard[j]));
+                out.push(framed.slice(erasure::HASH_LEN..erasure::HASH_LEN + take));
+                remaining -= take;
+            }
+        }
+        return (got, Ok((out, Vec::new())));
+    }
     let mut out = Vec::new();
     let mut corrupt = Vec::new();
     for (j, b) in blocks.enumerate() {
@@ -102,7 +133,7 @@ fn decode_batch(
             Err(e) => return (got, Err(e)),
         }
     }
-    (got, Ok((out, corrupt)))
+    (got, Ok((vec![Bytes::from(out)], corrupt)))
 }
 
 /// Resolves `range`/`part_number` against the settled record: the object byte range to
@@ -355,7 +386,7 @@ impl ObjectReader {
         &mut self,
         part_size: u64,
         blocks: Range<u64>,
-    ) -> Result<Vec<u8>, StoreError> {
+    ) -> Result<Vec<Bytes>, StoreError> {
         let g = self.geometry;
         let ranges: Vec<Range<u64>> = blocks
             .clone()
@@ -418,7 +449,7 @@ impl ObjectReader {
     fn stream(mut self, range: Range<u64>) -> ByteStream {
         // One decoded batch waits while the next is read: enough to keep the socket busy, and
         // a stream never holds more than about three batches (data plus shards) at once.
-        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(1);
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<Bytes>>>(1);
         tokio::spawn(async move {
             let res = self.send_range(range, &tx).await;
             if let Err(e) = res {
@@ -428,15 +459,27 @@ impl ObjectReader {
                 self.store.heal_queue.push(&self.bucket, &self.key);
             }
         });
-        Box::pin(futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|x| (x, rx))
-        }))
+        let queued = std::collections::VecDeque::<Bytes>::new();
+        Box::pin(futures::stream::unfold(
+            (rx, queued),
+            |(mut rx, mut queued)| async move {
+                loop {
+                    if let Some(b) = queued.pop_front() {
+                        return Some((Ok(b), (rx, queued)));
+                    }
+                    match rx.recv().await? {
+                        Ok(pieces) => queued.extend(pieces),
+                        Err(e) => return Some((Err(e), (rx, queued))),
+                    }
+                }
+            },
+        ))
     }
 
     async fn send_range(
         &mut self,
         range: Range<u64>,
-        tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+        tx: &tokio::sync::mpsc::Sender<std::io::Result<Vec<Bytes>>>,
     ) -> Result<(), StoreError> {
         let mut off = range.start;
         let per_batch = (BATCH_BYTES / self.geometry.block_size()).max(1) as u64;
@@ -450,11 +493,19 @@ impl ObjectReader {
             while b < blocks.end {
                 let e = (b + per_batch).min(blocks.end);
                 let data = self.read_blocks(part_size, b..e).await?;
-                let data_start = self.geometry.block_offset(b);
-                let from = local.start.max(data_start) - data_start;
-                let to = (local.end.min(data_start + data.len() as u64)) - data_start;
-                let chunk = Bytes::from(data).slice(from as usize..to as usize);
-                if tx.send(Ok(chunk)).await.is_err() {
+                // Keep the pieces that overlap the wanted part-local range.
+                let mut at = self.geometry.block_offset(b);
+                let mut pieces = Vec::with_capacity(data.len());
+                for piece in data {
+                    let end = at + piece.len() as u64;
+                    let from = local.start.clamp(at, end) - at;
+                    let to = local.end.clamp(at, end) - at;
+                    if from < to {
+                        pieces.push(piece.slice(from as usize..to as usize));
+                    }
+                    at = end;
+                }
+                if tx.send(Ok(pieces)).await.is_err() {
                     return Ok(()); // the reader went away
                 }
                 b = e;
