@@ -43,6 +43,7 @@ ADMIN = "/_tessera/admin/v1"
 NODE_ENV = {
     "TESSERA_SCANNER_INTERVAL": "2",
     "TESSERA_SCANNER_RATE": "0",
+    "TESSERA_PROBE_INTERVAL_MS": "1000",
 }
 
 
@@ -149,6 +150,8 @@ class Cluster:
     nodes: list[Node] = field(default_factory=list)
     proxies: list["Proxy"] = field(default_factory=list)
     endpoints: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)   # what the drill did, and when
+    t0: float = field(default_factory=time.monotonic)
     _clients: dict = field(default_factory=dict)
     _clients_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -186,6 +189,13 @@ class Cluster:
 
     # ------------------------------------------------------------------ processes
 
+    def mark(self) -> None:
+        """Event times count from now (the drill's start, as key histories do)."""
+        self.t0 = time.monotonic()
+
+    def event(self, what: str) -> None:
+        self.events.append(f"{time.monotonic() - self.t0:.2f}s {what}")
+
     def start(self, node: Node) -> None:
         binary = harness.tessera_binary()
         if not binary.exists():
@@ -212,6 +222,7 @@ class Cluster:
                 args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, preexec_fn=harness._die_with_parent)
         node.stopped = False
+        self.event(f"start node {node.index}")
 
     def start_all(self, timeout: float = 90.0) -> None:
         for p in self.proxies:
@@ -226,16 +237,20 @@ class Cluster:
         if node.process is not None and node.process.poll() is None:
             node.process.send_signal(signal.SIGKILL)
             node.process.wait(timeout=10)
+            self.event(f"SIGKILL node {node.index}")
         node.stopped = False
 
     def sigstop(self, node: Node) -> None:
         assert node.alive()
         node.process.send_signal(signal.SIGSTOP)
         node.stopped = True
+        self.event(f"SIGSTOP node {node.index}")
 
     def sigcont(self, node: Node) -> None:
         if node.process is not None and node.process.poll() is None:
             node.process.send_signal(signal.SIGCONT)
+            if node.stopped:
+                self.event(f"SIGCONT node {node.index}")
         node.stopped = False
 
     def restart(self, node: Node, timeout: float = 90.0) -> None:

@@ -39,6 +39,8 @@ def phase(name: str) -> None:
 
 def make_bucket(c: Cluster, name: str = "drill") -> str:
     phase("cluster up")
+    Ledger.mark()
+    c.mark()
     s3 = c.client(c.nodes[0])
     s3.create_bucket(Bucket=name)
     return name
@@ -110,11 +112,16 @@ def finish(c: Cluster, number: int, name: str, ledger: Ledger, bucket: str,
            f"lost={len(ledger.lost)} wrong={len(ledger.wrong)} time_to_redundancy={ttr_text}"
            + (f" {extra}" if extra else ""))
     detail = (f"lost: {ledger.lost[:10]}\nwrong: {ledger.wrong[:10]}\n"
+              f"histories (times from the drill's start):\n"
+              f"{ledger.histories(ledger.lost[:5] + ledger.wrong[:5])}\n"
+              f"events: {' | '.join(c.events)}\n"
               f"errors: {ledger.errors}\n{c.logs_tail(15)}")
     assert len(ledger.lost) == 0, detail
     assert len(ledger.wrong) == 0, detail
     assert not shard_problems, (
         f"nodes report full redundancy, but objects do not read from K drives: "
-        f"{shard_problems[:10]}\nincomplete data dirs: {c.incomplete_data_dirs()[:10]}")
+        f"{shard_problems[:10]}\nhistories:\n{ledger.histories(shard_problems[:5])}\n"
+        f"events: {' | '.join(c.events)}\n"
+        f"incomplete data dirs: {c.incomplete_data_dirs()[:10]}")
     if missing is not None:
         pytest.skip(f"data checks passed, but full redundancy cannot be verified: {missing}")

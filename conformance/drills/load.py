@@ -23,11 +23,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError,
-                                 EndpointConnectionError)
+from botocore.exceptions import BotoCoreError, ClientError
 
 MIB = 1024 * 1024
 ABSENT = "absent"
+T0 = time.monotonic()  # histories print times relative to this (see Ledger.mark)
 
 
 def body_for(key: str, seq: int, size: int, rng: random.Random) -> bytes:
@@ -48,11 +48,10 @@ def error_kind(e: Exception) -> str:
 
 
 def may_have_applied(e: Exception) -> bool:
-    """Whether a failed write may still take effect. A refusal (503 SlowDown: "nothing was
-    written") and a connection that never opened cannot; a timeout, a reset or another error
-    may, now or later, so its value stays acceptable."""
-    if isinstance(e, (EndpointConnectionError, ConnectTimeoutError)):
-        return False
+    """Whether a failed write may still take effect. Only a refusal (503 SlowDown: "nothing
+    was written") cannot. Even a connection error may follow an attempt the server did get:
+    botocore (urllib3) re-sends a request once on its own when the connection closes before
+    the response, retries off or not, so "could not connect" can be the second attempt's."""
     if isinstance(e, ClientError):
         meta = e.response.get("ResponseMetadata", {})
         code = e.response.get("Error", {}).get("Code")
@@ -71,6 +70,11 @@ class KeyState:
     acked_at: float = 0.0
     unacked: set[str] = field(default_factory=set)
     size: int = 0
+    history: list[str] = field(default_factory=list)   # for failure messages
+
+    def log(self, kind: str, node: int, t0: float, outcome: str, value: str = "") -> None:
+        self.history.append(f"{kind}{' ' + value[:12] if value else ''} via node {node} at "
+                            f"{t0 - T0:.2f}s: {outcome}")
 
     def allowed(self) -> set[str]:
         out = set(self.unacked)
@@ -109,6 +113,23 @@ class Ledger:
         self.wrong: list[str] = []
         self.lost: list[str] = []
         self.errors: dict[str, int] = {}
+
+    @staticmethod
+    def mark() -> None:
+        """Makes key histories count seconds from now (call when the drill starts)."""
+        global T0
+        T0 = time.monotonic()
+
+    def histories(self, lines: list[str], limit: int = 4) -> str:
+        """The operation history of the keys named in `lines` (failure messages)."""
+        out = []
+        with self.lock:
+            for key in sorted(self.keys):
+                if len(out) >= limit:
+                    break
+                if any(f" {key} " in f" {line} " or f" {key}:" in line for line in lines):
+                    out.append(f"{key}: " + "; ".join(self.keys[key].history[-12:]))
+        return "\n".join(out)
 
     def state(self, key: str) -> KeyState:
         with self.lock:
@@ -244,9 +265,11 @@ class Load:
         except (ClientError, BotoCoreError) as e:
             if may_have_applied(e):
                 st.unacked.add(h)
+            st.log("put", node.index, t0, error_kind(e), h)
             self.ledger.record(Op("put", node.index, t0, time.monotonic(), False, error_kind(e)))
             return
         st.acked, st.acked_at, st.size = h, time.monotonic(), len(data)
+        st.log("put", node.index, t0, "ok", h)
         self.ledger.record(Op("put", node.index, t0, time.monotonic(), True))
 
     def _delete(self, s3, node, key: str) -> None:
@@ -257,10 +280,12 @@ class Load:
         except (ClientError, BotoCoreError) as e:
             if may_have_applied(e):
                 st.unacked.add(ABSENT)
+            st.log("delete", node.index, t0, error_kind(e))
             self.ledger.record(Op("delete", node.index, t0, time.monotonic(), False,
                                   error_kind(e)))
             return
         st.acked, st.acked_at = ABSENT, time.monotonic()
+        st.log("delete", node.index, t0, "ok")
         self.ledger.record(Op("delete", node.index, t0, time.monotonic(), True))
 
     def _get(self, s3, node, key: str) -> None:
@@ -276,6 +301,7 @@ class Load:
                 return
             seen = ABSENT
         self.ledger.record(Op("get", node.index, t0, time.monotonic(), True))
+        st.log("get", node.index, t0, seen[:12])
         v = st.verdict(seen)
         if v is not None:
             # While the load runs, an acknowledged object missing from a read is a wrong read
@@ -308,8 +334,10 @@ class Load:
                 continue
             present = st.acked not in (None, ABSENT)
             if present != (key in listed):
-                self.ledger.bad("wrong", f"LIST via node {node.index}: {key} "
-                                         f"{'missing' if present else 'listed after delete'}")
+                what = ("missing" if present else
+                        "listed after delete" if st.acked == ABSENT else
+                        "listed, never written")
+                self.ledger.bad("wrong", f"LIST via node {node.index}: {key} {what}")
 
     def _multipart(self, s3, node, key: str, seq: int, rng: random.Random) -> None:
         parts = [body_for(key, seq, 5 * MIB, rng), body_for(key, seq + 1, rng.randint(1, 3) * MIB,
@@ -341,10 +369,12 @@ class Load:
         except (ClientError, BotoCoreError) as e:
             if may_have_applied(e):
                 st.unacked.add(h)
+            st.log("multipart", node.index, t0, error_kind(e), h)
             self.ledger.record(Op("multipart", node.index, t0, time.monotonic(), False,
                                   error_kind(e)))
             return
         st.acked, st.acked_at, st.size = h, time.monotonic(), len(whole)
+        st.log("multipart", node.index, t0, "ok", h)
         self.ledger.record(Op("multipart", node.index, t0, time.monotonic(), True))
 
 
@@ -397,5 +427,6 @@ def read_back(cluster, bucket: str, ledger: Ledger, nodes=None, threads: int = 4
             if present and key not in listed:
                 ledger.bad("lost", f"final LIST via node {n.index}: {key} missing")
             elif not present and key in listed:
-                ledger.bad("wrong", f"final LIST via node {n.index}: deleted {key} listed")
+                ledger.bad("wrong", f"final LIST via node {n.index}: {key} listed, but "
+                                    f"{'deleted' if st.acked == ABSENT else 'never written'}")
     return len(items)

@@ -5,7 +5,8 @@ so a proxy tells the nodes apart by source. The partition is silent (connections
 other side are accepted and then ignored, live ones frozen), as dropped packets would be.
 Clients reach every node directly, the minority node too.
 
-Pinned: no write through the minority node started during the partition is acknowledged;
+Pinned: the minority node's /health/cluster turns 503 while the majority's stays 200; no
+write through the minority node started during the partition is acknowledged;
 the majority goes on acknowledging writes; reads through the minority never return a stale
 body; after the partition heals, no acknowledged write is lost, no superseded version wins
 on any node, and redundancy is full again.
@@ -55,17 +56,33 @@ def test_drill4_partition_one_node(make_cluster):
         for n in others:
             c.proxies[n.index - 1].block({victim.listen_ip})
         t_part = time.monotonic()
+        c.event(f"partition node {victim.index}")
         phase(f"node {victim.index} partitioned")
-        time.sleep(PARTITION_S)
+        # What an operator sees: the minority node loses write quorum on /health/cluster
+        # (it has 2 of 8 drives) while the majority keeps it (6 of 8).
+        minority_health = None
+        while time.monotonic() - t_part < PARTITION_S:
+            minority_health = victim.health("cluster")
+            if minority_health == 503:
+                break
+            time.sleep(0.5)
+        majority_health = [n.health("cluster") for n in others]
+        phase(f"minority /health/cluster {minority_health}, majority {majority_health}")
+        time.sleep(max(0.0, PARTITION_S - (time.monotonic() - t_part)))
         for p in c.proxies:
             p.heal()
         t_heal = time.monotonic()
+        c.event("partition healed")
         phase("partition healed")
         time.sleep(3)
     finally:
         for p in c.proxies:
             p.heal()
         load.stop()
+    assert minority_health == 503, (
+        f"the partitioned node's /health/cluster stayed {minority_health} for {PARTITION_S}s")
+    assert majority_health == [200, 200, 200], (
+        f"/health/cluster on the majority during the partition: {majority_health}")
     writes = ("put", "delete", "multipart")
     minority_acked = [o for o in ledger.ops if o.ok and o.kind in writes and o.node == victim.index
                       and t_part < o.start and o.end < t_heal]
