@@ -532,7 +532,8 @@ fn read_full_at(file: &fs::File, buf: &mut [u8], offset: u64) -> std::io::Result
 #[async_trait]
 impl ShardReader for LocalShardReader {
     async fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, DriveError> {
-        let mut v = self.read_ranges(vec![offset..offset + len as u64]).await?;
+        let one = std::iter::once(offset..offset + len as u64).collect();
+        let mut v = self.read_ranges(one).await?;
         v.pop()
             .ok_or_else(|| DriveError::Corrupt("empty read".into()))
     }
