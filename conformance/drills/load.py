@@ -163,7 +163,7 @@ class Load:
     def __init__(self, cluster, bucket: str, ledger: Ledger, targets, threads: int = 4,
                  prefix: str = "load", seed: int = 1, sizes=(1024, 64 * 1024),
                  large_every: int = 0, multipart_max: int = 2, op_pause: float = 0.0,
-                 read_timeout: float = 20.0):
+                 read_timeout: float = 20.0, spread: bool = False):
         self.cluster = cluster
         self.bucket = bucket
         self.ledger = ledger
@@ -175,13 +175,16 @@ class Load:
         self.large_every = large_every
         self.multipart_left = multipart_max
         self.op_pause = op_pause
+        # spread: worker w's n-th operation goes to node (w + n) mod len(targets), so every
+        # node always has clients (as in production) instead of a random choice.
+        self.spread = spread
         self.stop_event = threading.Event()
         self.workers: list[threading.Thread] = []
         self.mp_lock = threading.Lock()
         self.clients = [cluster.client(n, read_timeout=read_timeout) for n in cluster.nodes]
         self.crashes: list[str] = []
-        # worker -> monotonic start of the operation it is in (None between operations)
-        self.inflight: dict[int, float | None] = {}
+        # worker -> (monotonic start, kind, node) of the operation it is in, None between
+        self.inflight: dict[int, tuple[float, str, int] | None] = {}
 
     def start(self) -> None:
         for i in range(self.threads):
@@ -189,10 +192,9 @@ class Load:
             t.start()
             self.workers.append(t)
 
-    def oldest_inflight(self) -> float | None:
-        """Start time of the oldest operation still running, if any."""
-        starts = [t for t in list(self.inflight.values()) if t is not None]
-        return min(starts) if starts else None
+    def running(self) -> list[tuple[float, str, int]]:
+        """(start, kind, node) of every operation running now."""
+        return [op for op in list(self.inflight.values()) if op is not None]
 
     def stop(self, timeout: float = 60.0) -> None:
         self.stop_event.set()
@@ -221,22 +223,30 @@ class Load:
             if not nodes:
                 time.sleep(0.05)
                 continue
-            node = rng.choice(nodes)
-            s3 = self.clients[node.index - 1]
             seq += 1
-            self.inflight[w] = time.monotonic()
+            node = nodes[(w + seq) % len(nodes)] if self.spread else rng.choice(nodes)
+            s3 = self.clients[node.index - 1]
             r = rng.random()
+
+            def running(kind: str) -> None:
+                self.inflight[w] = (time.monotonic(), kind, node.index)
+
             if r < 0.30 or len(mine) < 3:
                 key = f"{self.prefix}/w{w}/k{seq}"
                 mine.append(key)
+                running("put")
                 self._put(s3, node, key, seq, rng)
             elif r < 0.45:
+                running("put")
                 self._put(s3, node, rng.choice(mine), seq, rng)
             elif r < 0.75:
+                running("get")
                 self._get(s3, node, rng.choice(mine))
             elif r < 0.83:
+                running("list")
                 self._list(s3, node, f"{self.prefix}/w{w}/", mine)
             elif r < 0.95:
+                running("delete")
                 self._delete(s3, node, rng.choice(mine))
             else:
                 with self.mp_lock:
@@ -245,6 +255,7 @@ class Load:
                 if go:
                     key = f"{self.prefix}/w{w}/mp{seq}"
                     mine.append(key)
+                    running("multipart")
                     self._multipart(s3, node, key, seq, rng)
             self.inflight[w] = None
             if self.op_pause:
