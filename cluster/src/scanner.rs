@@ -467,3 +467,34 @@ fn old_data_dirs(data: &std::path::Path, age: Duration) -> Vec<(String, DataId)>
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scanner_settings_come_from_the_environment() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let d = ScannerConfig::from_lookup(env(&[]));
+        assert_eq!((d.rate, d.interval.as_secs()), (100, 3600));
+        let c = ScannerConfig::from_lookup(env(&[
+            ("TESSERA_SCANNER_RATE", "0"),
+            ("TESSERA_SCANNER_INTERVAL", " 2 "),
+            ("TESSERA_SCANNER_ORPHAN_AGE", "soon"),
+        ]));
+        assert_eq!(c.rate, 0);
+        assert_eq!(c.interval, Duration::from_secs(2));
+        assert_eq!(
+            c.orphan_age,
+            Duration::from_secs(3600),
+            "unparsable: default kept"
+        );
+    }
+}

@@ -29,7 +29,7 @@ use crate::{Store, StoreError};
 pub use missed::MissedWrites;
 
 /// Data blocks verified or rebuilt per read during healing.
-const HEAL_BATCH_BLOCKS: u64 = 4;
+const HEAL_BATCH_BLOCKS: u64 = 8;
 
 /// Objects waiting to be healed, each at most once. With a durable backing
 /// ([`HealQueue::attach_durable`]) every pushed pair is also recorded on this node's drives

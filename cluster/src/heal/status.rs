@@ -247,13 +247,8 @@ impl crate::Store {
             let state = match info {
                 _ if healing => "healing",
                 Ok(info) if info.online && info.format.is_some() => "ok",
-                _ if local => {
-                    if self.local_drive_blank(*i).await {
-                        "blank"
-                    } else {
-                        "offline"
-                    }
-                }
+                _ if local && self.local_drive_blank(*i).await => "blank",
+                _ if local => "offline",
                 // A peer's drive that answers without a format: its node formats it.
                 Ok(info) if info.online => "blank",
                 _ => "offline",

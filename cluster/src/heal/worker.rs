@@ -18,8 +18,9 @@ use crate::Store;
 const QUEUE_INTERVAL: Duration = Duration::from_millis(500);
 /// How often this node's drives are checked (blank replacement, offline → online).
 pub const DRIVE_CHECK_INTERVAL: Duration = Duration::from_secs(10);
-/// How often durable records that could not be healed yet are tried again anyway.
-const REQUEUE_INTERVAL: Duration = Duration::from_secs(60);
+/// How often durable records that could not be healed yet are tried again anyway (a
+/// drive or node coming back requeues them at once; this is the safety net).
+const REQUEUE_INTERVAL: Duration = Duration::from_secs(600);
 
 impl Store {
     /// Opens the durable missed-write queue on this node's drives and queues what it holds;
