@@ -129,6 +129,12 @@ class Node:
     def health(self, probe: str, timeout: float = 3.0) -> int:
         return _http(f"{self.url}/health/{probe}", timeout=timeout)[0]
 
+    def health_timed(self, probe: str, timeout: float = 15.0) -> tuple[int, float]:
+        """(status, seconds to answer); status 0 when no answer within `timeout`."""
+        t0 = time.monotonic()
+        status = _http(f"{self.url}/health/{probe}", timeout=timeout)[0]
+        return status, time.monotonic() - t0
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             text = self.log_path.read_text(errors="replace")

@@ -51,9 +51,14 @@ def test_drill6_replace_wiped_drive(make_cluster):
     load.start()
     try:
         time.sleep(5)
-        shutil.rmtree(drive)
+        # The old disk goes away at once (a rename: files the node holds open stay with it)
+        # and an empty one takes its path, as when a disk is swapped under a mount point.
+        old = drive.with_name(drive.name + ".removed")
+        drive.rename(old)
         drive.mkdir()
         t_wipe = time.monotonic()
+        c.event(f"wiped {drive.relative_to(c.root)}")
+        shutil.rmtree(old, ignore_errors=True)
         phase(f"wiped {drive.relative_to(c.root)}")
         while not fmt_path.exists():
             if missing is not None and time.monotonic() - t_wipe > 10:
