@@ -457,72 +457,103 @@ async fn rebuild(
             });
         }
         let blocks = g.block_count(part.size);
-        let mut blk = 0;
-        while blk < blocks {
-            let end = (blk + HEAL_BATCH_BLOCKS).min(blocks);
-            let base = g.framed_block_range(part.size, blk).start;
-            let stop = g.framed_block_range(part.size, end - 1).end;
-            let reads = join_all(readers.iter().map(|r| async move {
-                match r {
-                    Some(src) => src.read(base, (stop - base) as usize).await,
-                    None => None,
-                }
-            }))
-            .await;
-            let shard_of = |slot: usize| record.erasure.shard_of_slot(slot);
+        let shard_of = |slot: usize| record.erasure.shard_of_slot(slot);
+        // Only the targets' shards are kept from each rebuilt block.
+        let mut wanted = vec![false; g.total()];
+        for &t in targets {
+            wanted[shard_of(t)] = true;
+        }
+        let wanted = Arc::new(wanted);
+        // Reads one batch of blocks from every source: (first block, end block, base
+        // offset, one buffer per slot).
+        let read_batch = |blk: u64| {
+            let readers = &readers;
+            async move {
+                let end = (blk + HEAL_BATCH_BLOCKS).min(blocks);
+                let base = g.framed_block_range(part.size, blk).start;
+                let stop = g.framed_block_range(part.size, end - 1).end;
+                let reads = join_all(readers.iter().map(|r| async move {
+                    match r {
+                        Some(src) => src.read(base, (stop - base) as usize).await,
+                        None => None,
+                    }
+                }))
+                .await;
+                (blk, end, base, reads)
+            }
+        };
+        // The next batch is read while the current one is decoded and written.
+        let mut current = if blocks > 0 {
+            Some(read_batch(0).await)
+        } else {
+            None
+        };
+        while let Some((blk, end, base, reads)) = current.take() {
             let mut by_shard: Vec<Option<Vec<u8>>> = vec![None; g.total()];
             for (slot, r) in reads.into_iter().enumerate() {
                 if let Some(buf) = r {
                     by_shard[shard_of(slot)] = Some(buf);
                 }
             }
-            let dec = decoder.clone();
-            let geo = *g;
-            let size = part.size;
-            let rebuilt = tokio::task::spawn_blocking(move || {
-                let mut out: Vec<Vec<u8>> = vec![Vec::new(); geo.total()];
-                for b in blk..end {
-                    let r = geo.framed_block_range(size, b);
-                    let mut shards: Vec<Option<Vec<u8>>> = by_shard
-                        .iter()
-                        .map(|x| {
-                            x.as_ref()
-                                .and_then(|v| {
-                                    v.get((r.start - base) as usize..(r.end - base) as usize)
-                                })
-                                .map(<[u8]>::to_vec)
-                        })
-                        .collect();
-                    dec.reconstruct_block(&mut shards, geo.block_len(size, b))?;
-                    for (i, s) in shards.into_iter().enumerate() {
-                        out[i].extend_from_slice(&s.unwrap_or_default());
-                    }
-                }
-                Ok::<_, erasure::DecodeError>(out)
-            })
-            .await
-            .map_err(StoreError::internal)?
-            .map_err(|e| StoreError::ReadQuorum {
-                ok: match e {
-                    erasure::DecodeError::TooFewShards { good, .. } => good,
-                    _ => 0,
-                },
-                need: g.data(),
-            })?;
-            let mut rebuilt = rebuilt;
-            for (slot, sink) in sinks.iter_mut().enumerate() {
-                let bytes = std::mem::take(&mut rebuilt[shard_of(slot)]);
-                match sink {
-                    Sink::File(w) => {
-                        if w.write(Bytes::from(bytes)).await.is_err() {
-                            *sink = Sink::Failed;
+            let sinks = &mut sinks;
+            let process = async {
+                let dec = decoder.clone();
+                let geo = *g;
+                let size = part.size;
+                let wanted = wanted.clone();
+                let mut rebuilt = tokio::task::spawn_blocking(move || {
+                    let mut out: Vec<Vec<u8>> = vec![Vec::new(); geo.total()];
+                    for b in blk..end {
+                        let r = geo.framed_block_range(size, b);
+                        let mut shards: Vec<Option<Vec<u8>>> = by_shard
+                            .iter()
+                            .map(|x| {
+                                x.as_ref()
+                                    .and_then(|v| {
+                                        v.get((r.start - base) as usize..(r.end - base) as usize)
+                                    })
+                                    .map(<[u8]>::to_vec)
+                            })
+                            .collect();
+                        dec.reconstruct_block(&mut shards, geo.block_len(size, b))?;
+                        for (i, s) in shards.into_iter().enumerate() {
+                            if wanted[i] {
+                                out[i].extend_from_slice(&s.unwrap_or_default());
+                            }
                         }
                     }
-                    Sink::Memory(m) => m.extend_from_slice(&bytes),
-                    Sink::Failed => {}
+                    Ok::<_, erasure::DecodeError>(out)
+                })
+                .await
+                .map_err(StoreError::internal)?
+                .map_err(|e| StoreError::ReadQuorum {
+                    ok: match e {
+                        erasure::DecodeError::TooFewShards { good, .. } => good,
+                        _ => 0,
+                    },
+                    need: g.data(),
+                })?;
+                for (slot, sink) in sinks.iter_mut().enumerate() {
+                    let bytes = std::mem::take(&mut rebuilt[shard_of(slot)]);
+                    match sink {
+                        Sink::File(w) => {
+                            if w.write(Bytes::from(bytes)).await.is_err() {
+                                *sink = Sink::Failed;
+                            }
+                        }
+                        Sink::Memory(m) => m.extend_from_slice(&bytes),
+                        Sink::Failed => {}
+                    }
                 }
+                Ok::<(), StoreError>(())
+            };
+            if end < blocks {
+                let (done, next) = futures::join!(process, read_batch(end));
+                done?;
+                current = Some(next);
+            } else {
+                process.await?;
             }
-            blk = end;
         }
         for (slot, sink) in sinks.into_iter().enumerate() {
             match sink {
