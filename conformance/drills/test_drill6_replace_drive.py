@@ -82,7 +82,7 @@ def test_drill6_replace_wiped_drive(make_cluster):
         assert after.get(field) == before.get(field), (
             f"re-formatted drive has {field}={after.get(field)!r}, was {before.get(field)!r}")
     if missing is None:
-        ttr, missing = redundancy(c, t_wipe, timeout=120, on_poll=poll)
+        ttr, missing = redundancy(c, t_wipe, timeout=90, on_poll=poll)
     else:
         ttr = None
     if missing is None:
