@@ -50,6 +50,10 @@ pub struct BenchArgs {
     /// default 100000, delete 10000); no workload: at most N operations per phase.
     #[arg(long)]
     pub objects: Option<u64>,
+    /// Stop every measured phase after N operations even before --duration (for runs whose
+    /// operation count must not depend on the machine's speed).
+    #[arg(long)]
+    pub max_ops: Option<u64>,
     /// Concurrency level(s), comma separated.
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
     pub concurrency: Vec<usize>,
@@ -202,6 +206,8 @@ pub struct BenchOptions {
     pub sizes: Vec<u64>,
     /// `--objects`: see [`BenchArgs::objects`].
     pub objects: Option<u64>,
+    /// `--max-ops`: operation cap of every measured phase.
+    pub op_cap: Option<u64>,
     /// Concurrency levels.
     pub concurrency: Vec<usize>,
     /// Phase duration.
@@ -246,6 +252,7 @@ impl BenchOptions {
             workload: None,
             sizes: vec![64 << 20],
             objects: None,
+            op_cap: None,
             concurrency: vec![1, 16],
             duration: Duration::from_secs(10),
             multipart_size: None,
@@ -283,6 +290,7 @@ impl BenchOptions {
             workload: args.workload,
             sizes: args.size.clone().unwrap_or_else(|| vec![default_size]),
             objects: args.objects,
+            op_cap: args.max_ops,
             concurrency: args.concurrency.clone(),
             duration: args.duration,
             multipart_size: args.multipart_size,
@@ -326,6 +334,9 @@ impl BenchOptions {
         }
         if self.objects == Some(0) {
             return bad("--objects must be at least 1");
+        }
+        if self.op_cap == Some(0) {
+            return bad("--max-ops must be at least 1");
         }
         if matches!(self.objects, Some(n) if n > 100_000_000) {
             return bad("--objects must be at most 100000000");

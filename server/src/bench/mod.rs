@@ -117,8 +117,9 @@ impl Ctx<'_> {
         self.report.cleanup_errors += n;
     }
 
-    /// A measured phase with the run's progress setting.
+    /// A measured phase: the run's duration, progress setting and `--max-ops` cap.
     pub fn phase(&self, name: &str, size: u64, concurrency: usize, max_ops: u64) -> Phase {
+        let max_ops = max_ops.min(self.opts.op_cap.unwrap_or(u64::MAX));
         Phase {
             progress: self.opts.progress,
             ..Phase::new(name, size, concurrency, self.opts.duration, max_ops)

@@ -49,6 +49,7 @@ pub async fn prepare(
     let first = ids.start;
     let phase = Phase {
         duration: MAX_PHASE,
+        max_ops: wanted,
         ..ctx.phase(
             "prepare",
             payload.size() as u64,
