@@ -237,11 +237,13 @@ async fn four_processes_share_one_store_and_survive_one_node_loss() {
     }
     assert_eq!(probe(ports[1], "/health/cluster").await, Some(503));
     assert_eq!(probe(ports[1], "/health/ready").await, Some(200));
-    // The write waits for its distributed lock until the lock's acquire timeout (only 2 of
-    // 4 nodes can grant it; 45 s today), then fails with 503; one raw request, no retries.
+    // Only 2 of 4 nodes can grant the write's distributed lock, and the other two are known
+    // offline: the lock gives up after a few rounds (not the 45 s acquire timeout) and the
+    // write fails with 503 SlowDown; one raw request, no retries.
     let addr: SocketAddr = format!("127.0.0.1:{}", ports[1]).parse().unwrap();
     let host = format!("127.0.0.1:{}", ports[1]);
     let req = signed_request(&host, "PUT", "/multi/no-quorum", &[], &[], &[2u8; 5000]);
+    let refused_at = Instant::now();
     let r = tokio::time::timeout(Duration::from_secs(90), async {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -255,6 +257,11 @@ async fn four_processes_share_one_store_and_survive_one_node_loss() {
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.code().as_deref(), Some("SlowDown"));
     assert!(r.text().contains("<Error>"), "{}", r.text());
+    let refused_after = refused_at.elapsed();
+    assert!(
+        refused_after < Duration::from_secs(15),
+        "a write without a lock majority waited {refused_after:?}"
+    );
     eprintln!("write refused without quorum: {:?}", t0.elapsed());
     // Nothing of the refused write is visible through a survivor.
     let err = clients[0]
