@@ -261,13 +261,73 @@ class Load:
             if self.op_pause:
                 time.sleep(self.op_pause)
 
+    def before_fault(self, node, prefix: str = "fault") -> None:
+        """Writes the keys `during_fault` will overwrite and delete (from the calling
+        thread, which owns every key under `prefix`)."""
+        s3, rng = self.clients[node.index - 1], random.Random(self.seed + 99)
+        for i, key in enumerate((f"{prefix}/overwritten", f"{prefix}/deleted")):
+            self._put(s3, node, key, 900_000 + i, rng, size=300 * 1024)
+            assert self.ledger.state(key).acked not in (None, ABSENT), (
+                f"setup write of {key} failed: {self.ledger.errors}")
+
+    def during_fault(self, node, prefix: str = "fault") -> list[str]:
+        """Every kind of write a down or cut-off node can miss, through `node`: a new inline
+        object, a new object with shard files, a multipart upload, an overwrite and a
+        delete. Returns the outcome of each (all are recorded in the ledger)."""
+        s3, rng = self.clients[node.index - 1], random.Random(self.seed + 98)
+        self._put(s3, node, f"{prefix}/small", 900_010, rng, size=3000)
+        self._put(s3, node, f"{prefix}/large", 900_011, rng, size=400 * 1024)
+        self._multipart(s3, node, f"{prefix}/multipart", 900_012, rng)
+        self._put(s3, node, f"{prefix}/overwritten", 900_014, rng, size=250 * 1024)
+        self._delete(s3, node, f"{prefix}/deleted")
+        return [f"{k}: {self.ledger.state(f'{prefix}/{k}').history[-1]}"
+                for k in ("small", "large", "multipart", "overwritten", "deleted")]
+
+    def spanning_multipart(self, node, key: str = "fault/multipart-spanning"):
+        """Starts a multipart upload and sends its first part now (during a fault); returns
+        a function that sends the last part and completes it (after the fault), returning
+        its outcome. The object's parts then come from both sides of the fault."""
+        s3, rng = self.clients[node.index - 1], random.Random(self.seed + 97)
+        first = body_for(key, 900_020, 5 * MIB, rng)
+        upload_id = s3.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
+        etag1 = s3.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=1,
+                               Body=first)["ETag"]
+
+        def finish(through) -> str:
+            s3b = self.clients[through.index - 1]
+            last = body_for(key, 900_021, 2 * MIB, rng)
+            h = digest(first + last)
+            st = self.ledger.state(key)
+            t0 = time.monotonic()
+            try:
+                etag2 = s3b.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id,
+                                        PartNumber=2, Body=last)["ETag"]
+                s3b.complete_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id,
+                    MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag1},
+                                               {"PartNumber": 2, "ETag": etag2}]})
+            except (ClientError, BotoCoreError) as e:
+                if may_have_applied(e):
+                    st.unacked.add(h)
+                st.log("multipart", through.index, t0, error_kind(e), h)
+                self.ledger.record(Op("multipart", through.index, t0, time.monotonic(), False,
+                                      error_kind(e)))
+                return f"{key}: {error_kind(e)}"
+            st.acked, st.acked_at, st.size = h, time.monotonic(), len(first) + len(last)
+            st.log("multipart", through.index, t0, "ok (part 1 sent during the fault)", h)
+            self.ledger.record(Op("multipart", through.index, t0, time.monotonic(), True))
+            return f"{key}: ok"
+
+        return finish
+
     def _size(self, seq: int, rng: random.Random) -> int:
         if self.large_every and seq % self.large_every == 0:
             return rng.randint(200 * 1024, 600 * 1024)  # past the inline limit: shard files
         return rng.randint(*self.sizes)
 
-    def _put(self, s3, node, key: str, seq: int, rng: random.Random) -> None:
-        data = body_for(key, seq, self._size(seq, rng), rng)
+    def _put(self, s3, node, key: str, seq: int, rng: random.Random,
+             size: int | None = None) -> None:
+        data = body_for(key, seq, size if size is not None else self._size(seq, rng), rng)
         h = digest(data)
         st = self.ledger.state(key)
         t0 = time.monotonic()

@@ -42,6 +42,7 @@ def test_drill4_partition_one_node(make_cluster):
     load = Load(c, bucket, ledger, live(c), threads=4, seed=44, large_every=5, multipart_max=1)
     victim = c.nodes[3]
     others = [n for n in c.nodes if n is not victim]
+    load.before_fault(others[0])
     load.start()
     try:
         time.sleep(4)
@@ -58,6 +59,9 @@ def test_drill4_partition_one_node(make_cluster):
         t_part = time.monotonic()
         c.event(f"partition node {victim.index}")
         phase(f"node {victim.index} partitioned")
+        # Every kind of write the minority misses, through the majority, for sure.
+        outcomes = load.during_fault(others[0])
+        phase(f"writes through the majority: {outcomes}")
         # What an operator sees: the minority node no longer claims write quorum on
         # /health/cluster (it has 2 of 8 drives) while the majority keeps it (6 of 8).
         # Probes get 15 s to answer; how long they took is reported, not judged.
@@ -83,6 +87,8 @@ def test_drill4_partition_one_node(make_cluster):
         for p in c.proxies:
             p.heal()
         load.stop()
+    assert all(o.endswith(": ok") for o in outcomes), (
+        f"writes through the majority during the partition: {outcomes}")
     assert minority_health == 503, (
         f"the partitioned node's /health/cluster was {minority_health} (0: no answer) after "
         f"{PARTITION_S}s")

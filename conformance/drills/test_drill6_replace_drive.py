@@ -48,6 +48,7 @@ def test_drill6_replace_wiped_drive(make_cluster):
                     phase(f"bulk heal {step} scanned={b.get('objects_scanned')} "
                           f"bytes_healed={b.get('bytes_healed')} eta={b.get('eta_seconds')}")
 
+    load.before_fault(c.nodes[0])
     load.start()
     try:
         time.sleep(5)
@@ -59,6 +60,10 @@ def test_drill6_replace_wiped_drive(make_cluster):
         t_wipe = time.monotonic()
         c.event(f"wiped {drive.relative_to(c.root)}")
         shutil.rmtree(old, ignore_errors=True)
+        # Every kind of write, while the new drive is still blank.
+        outcomes = load.during_fault(c.nodes[0])
+        assert all(o.endswith(": ok") for o in outcomes), (
+            f"writes with one drive blank: {outcomes}")
         phase(f"wiped {drive.relative_to(c.root)}")
         while not fmt_path.exists():
             if missing is not None and time.monotonic() - t_wipe > 10:
