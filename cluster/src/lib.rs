@@ -9,7 +9,8 @@
 //! set), `format` (drive identity, startup agreement), `node` (this node's drives and its
 //! peers), `drive` (the `Drive` trait, `LocalDrive`), `metastore`
 //! (redb), `record` (what each drive stores), `object/{put,get,delete}`, `list`,
-//! `multipart`, `copy`, `heal`, `checksum`, `locks`, `names`, `error`.
+//! `multipart`, `copy`, `heal` (queue, durable missed writes, bulk heal, status),
+//! `scanner` (background verification), `checksum`, `locks`, `names`, `error`.
 //!
 //! Deviations from / additions to the agreed contract (see the notes on each item):
 //! - `StoreError` has extra variants: `InvalidPartNumber`, `InvalidChecksum`,
