@@ -136,6 +136,9 @@ pub struct Config {
     /// `TESSERA_PROBE_INTERVAL_MS`: the longest wait between liveness probes of an
     /// offline peer node (default 5 s).
     pub probe_max: Option<std::time::Duration>,
+    /// `TESSERA_INTERNODE_TRANSPORT=http2`: internode calls multiplexed over one HTTP/2
+    /// connection per peer instead of a pool of HTTP/1.1 connections (the default, `http1`).
+    pub internode_http2: bool,
 }
 
 /// Invalid configuration.
@@ -218,6 +221,17 @@ impl Config {
                 }
             },
         };
+        let internode_http2 = match env("TESSERA_INTERNODE_TRANSPORT").as_deref() {
+            None | Some("http1") => false,
+            Some("http2") => true,
+            Some(other) => {
+                return Err(ConfigError::Env {
+                    name: "TESSERA_INTERNODE_TRANSPORT",
+                    value: other.to_string(),
+                    expected: "http1 or http2",
+                })
+            }
+        };
         Ok(Config {
             address,
             tls,
@@ -229,6 +243,7 @@ impl Config {
             credentials: root_credentials(&env)?,
             self_name,
             probe_max,
+            internode_http2,
         })
     }
 
@@ -249,6 +264,7 @@ impl Config {
             },
             self_name: None,
             probe_max: None,
+            internode_http2: false,
         }
     }
 }
@@ -494,8 +510,15 @@ mod tests {
         let Command::Server(args) = cli.command else {
             panic!("not the server subcommand")
         };
-        let cfg =
-            Config::from_args(&args, env_of(&[("TESSERA_PROBE_INTERVAL_MS", "500")])).unwrap();
+        let cfg = Config::from_args(
+            &args,
+            env_of(&[
+                ("TESSERA_PROBE_INTERVAL_MS", "500"),
+                ("TESSERA_INTERNODE_TRANSPORT", "http2"),
+            ]),
+        )
+        .unwrap();
+        assert!(cfg.internode_http2);
         assert_eq!(cfg.self_name, Some(("127.0.0.1".to_string(), 9000)));
         assert_eq!(cfg.probe_max, Some(std::time::Duration::from_millis(500)));
         assert!(cfg.to_string().contains("self=127.0.0.1:9000"));

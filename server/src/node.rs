@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 
 use cluster::endpoints::{expand_endpoints, Endpoint};
-use cluster::rpc::InternodeKey;
+use cluster::rpc::{InternodeKey, Transport};
 use cluster::NodeConfig;
 
 use crate::config::Config;
@@ -95,7 +95,8 @@ pub async fn own_addresses(bound: SocketAddr, endpoints: &[Endpoint]) -> Vec<(St
 /// every internode connection, so peers and proxies can tell which node connects.
 /// With `--certs-dir`, internode calls to `https://` peers trust the system roots, every
 /// PEM certificate in `<certs-dir>/CAs/` and this node's own `public.crt`.
-/// `TESSERA_PROBE_INTERVAL_MS` sets the liveness probe ceiling for the process.
+/// `TESSERA_PROBE_INTERVAL_MS` sets the liveness probe ceiling for the process;
+/// `TESSERA_INTERNODE_TRANSPORT=http2` multiplexes internode calls over HTTP/2.
 pub async fn node_config(
     config: &Config,
     bound: SocketAddr,
@@ -144,6 +145,11 @@ pub async fn node_config(
         internode_key: Some(key),
         source_ip: source_ip(bound),
         tls,
+        transport: if config.internode_http2 {
+            Transport::Http2
+        } else {
+            Transport::Http1
+        },
         ..NodeConfig::default()
     })
 }
