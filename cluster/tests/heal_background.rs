@@ -235,3 +235,49 @@ async fn a_foreign_drive_is_never_reformatted() {
     assert_eq!(s.drives[1].state, "offline", "{s:?}");
     assert!(!s.redundancy_ok);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drive_blank_at_start_is_bulk_healed() {
+    let t = TestStore::new(4).await;
+    let b = bucket("bulk-start");
+    t.store.make_bucket(&b).await.expect("bucket");
+    let mut objs = Vec::new();
+    for i in 0..5u64 {
+        let (k, v) = (format!("s{i}"), data(200_000, 50 + i));
+        put(&t.store, &b, &k, &v).await;
+        objs.push((k, v));
+    }
+    // Closed, the drive replaced by an empty one, opened again.
+    let TestStore {
+        dir, drives, store, ..
+    } = t;
+    drop(store);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let wiped = drives[0].clone();
+    std::fs::remove_dir_all(&wiped).expect("wipe");
+    let store = open_with(&dir, 4, 64 * 1024).await.expect("reopens");
+    let t = TestStore {
+        dir,
+        drives,
+        store,
+        block_size: 64 * 1024,
+    };
+    t.store.spawn_healing_with(quiet_scanner());
+    eventually(Duration::from_secs(20), "bulk heal at start", || async {
+        let s = t.store.heal_status().await;
+        s.bulk.iter().any(|j| j.state == "done") && s.redundancy_ok
+    })
+    .await;
+    let s = t.store.heal_status().await;
+    assert_eq!(
+        s.bulk[0].progress.objects_healed,
+        objs.len() as u64,
+        "{s:?}"
+    );
+    assert_eq!(shard_files(&wiped).len(), objs.len());
+    set_offline(&t.drives[1], true);
+    set_offline(&t.drives[2], true);
+    for (k, v) in &objs {
+        assert_eq!(&get(&t.store, &b, k).await.expect("get"), v);
+    }
+}
