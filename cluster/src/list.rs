@@ -9,13 +9,12 @@ use std::sync::Arc;
 
 use futures::future::join_all;
 
-use crate::metastore::{prefix_successor, ScanRange, Table};
+use crate::metastore::{prefix_successor, Entries, ScanRange, Table};
 use crate::names::BucketName;
-use crate::object::{settle, SlotRecords};
 use crate::record::{object_prefix, VersionRecord};
 use crate::set::ErasureSet;
 use crate::types::{ListPage, ListQuery};
-use crate::{DriveError, Store, StoreError};
+use crate::{Store, StoreError};
 
 const SCAN_BATCH: usize = 1000;
 
@@ -76,44 +75,94 @@ impl SetScanner {
             });
         }
         // Only keys up to the smallest last key of a full batch are complete on every drive.
-        let bound: Option<Vec<u8>> = results
+        let bound: Option<&[u8]> = results
             .iter()
             .filter_map(|r| r.as_ref().ok())
             .filter(|entries| entries.len() >= self.batch)
-            .filter_map(|entries| entries.last().map(|(k, _)| k.clone()))
+            .filter_map(|entries| entries.last().map(|(k, _)| k.as_slice()))
             .min();
-        let mut keys: Vec<Vec<u8>> = results
-            .iter()
-            .filter_map(|r| r.as_ref().ok())
-            .flat_map(|entries| entries.iter().map(|(k, _)| k.clone()))
-            .filter(|k| bound.as_ref().is_none_or(|b| k <= b))
-            .collect();
-        keys.sort();
-        keys.dedup();
-        for key in keys {
-            let votes: SlotRecords = results
+        // A k-way merge of the drives' sorted answers: each key once, its entry per drive.
+        let answers: Vec<Option<&Entries>> = results.iter().map(|r| r.as_ref().ok()).collect();
+        let mut pos = vec![0usize; answers.len()];
+        let mut here: Vec<Option<&[u8]>> = vec![None; answers.len()];
+        loop {
+            let key: Option<&[u8]> = answers
                 .iter()
-                .map(|r| match r {
-                    Ok(entries) => {
-                        match entries.binary_search_by(|(k, _)| k.as_slice().cmp(&key)) {
-                            Ok(i) => VersionRecord::decode(&entries[i].1).map(Some),
-                            Err(_) => Ok(None),
-                        }
+                .zip(&pos)
+                .filter_map(|(a, &i)| a.and_then(|e| e.get(i)).map(|(k, _)| k.as_slice()))
+                .min();
+            let Some(key) = key.filter(|k| bound.is_none_or(|b| *k <= b)) else {
+                break;
+            };
+            for ((a, i), h) in answers.iter().zip(pos.iter_mut()).zip(here.iter_mut()) {
+                *h = None;
+                if let Some((k, v)) = a.and_then(|e| e.get(*i)) {
+                    if k.as_slice() == key {
+                        *h = Some(v.as_slice());
+                        *i += 1;
                     }
-                    Err(_) => Err(DriveError::Offline(String::new())),
-                })
-                .collect();
+                }
+            }
             // A key without quorum either way is not listed (a GET would fail on it).
-            if let Ok(Some(s)) = settle(&votes, quorum) {
-                self.buffer.push_back((key, s.record));
+            if let Some(record) = settle_light(&answers, &here, quorum) {
+                self.buffer.push_back((key.to_vec(), record));
             }
         }
+        let bound = bound.map(<[u8]>::to_vec);
         match bound {
             Some(b) => self.cursor = Bound::Excluded(b),
             None => self.exhausted = true,
         }
         Ok(())
     }
+}
+
+/// The fields of a version record that settle it (see `object::settle`), read without decoding
+/// the rest.
+#[derive(serde::Deserialize)]
+struct Vote<'a> {
+    #[serde(borrow)]
+    version_id: std::borrow::Cow<'a, str>,
+    mod_time_ns: u64,
+}
+
+/// `object::settle` for one key of a scan, from each drive's raw record (`None`: absent on an
+/// answering drive; a slot whose drive failed, `answers[i] == None`, does not vote). Only the
+/// version id and time of each vote are decoded; the whole record is decoded once, from the
+/// first holder of the settled version (the record `settle` would return). `None` when the
+/// key settles as absent or has no quorum either way.
+fn settle_light(
+    answers: &[Option<&Entries>],
+    raw: &[Option<&[u8]>],
+    quorum: usize,
+) -> Option<VersionRecord> {
+    // Absent and failed slots never reach a quorum for a version; either way the key is
+    // not listed unless one version has a quorum.
+    let votes: Vec<Option<Vote<'_>>> = answers
+        .iter()
+        .zip(raw)
+        .map(|(a, r)| {
+            a.and(*r)
+                .and_then(|bytes| serde_json::from_slice::<Vote<'_>>(bytes).ok())
+        })
+        .collect();
+    // (version_id, mod_time, count)
+    let mut groups: Vec<(&str, u64, usize)> = Vec::new();
+    for v in votes.iter().flatten() {
+        match groups.iter_mut().find(|g| g.0 == v.version_id) {
+            Some(g) => g.2 += 1,
+            None => groups.push((&v.version_id, v.mod_time_ns, 1)),
+        }
+    }
+    let (vid, _, _) = groups
+        .iter()
+        .filter(|g| g.2 >= quorum)
+        .max_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)))?;
+    votes
+        .iter()
+        .zip(raw)
+        .filter(|(v, _)| v.as_ref().is_some_and(|v| v.version_id == *vid))
+        .find_map(|(_, r)| r.and_then(|b| VersionRecord::decode(b).ok()))
 }
 
 /// The common prefix of `key` (relative to the bucket) under `prefix`/`delimiter`, if any.
@@ -160,7 +209,8 @@ pub(crate) async fn list_objects(
         Some(e) => Bound::Excluded(e),
         None => Bound::Unbounded,
     };
-    let batch = (q.max_keys + 1).clamp(16, SCAN_BATCH);
+    // One more than a page, so a full page also learns whether it is truncated in one scan.
+    let batch = (q.max_keys + 1).clamp(16, SCAN_BATCH + 1);
     let mut scanners: Vec<SetScanner> = store
         .inner
         .sets
