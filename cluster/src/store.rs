@@ -727,6 +727,9 @@ impl Store {
         detached(async move {
             let r = crate::multipart::complete_multipart(&this, &b, &k, &id, &parts, precondition)
                 .await;
+            if r.is_ok() {
+                this.check_completed_parts(&b, &k).await;
+            }
             this.inner.heal_queue.persist().await;
             r
         })

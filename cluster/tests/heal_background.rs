@@ -281,3 +281,55 @@ async fn a_drive_blank_at_start_is_bulk_healed() {
         assert_eq!(&get(&t.store, &b, k).await.expect("get"), v);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_missed_by_a_drive_is_healed_after_completion() {
+    let t = TestStore::new(4).await;
+    let b = bucket("mpu-missed");
+    t.store.make_bucket(&b).await.expect("bucket");
+    let k = key("big");
+    let id = t
+        .store
+        .create_multipart(&b, &k, Default::default(), None)
+        .await
+        .expect("create");
+    let (p1, p2) = (data(5 << 20, 61), data(300_000, 62));
+    let mut done = Vec::new();
+    for (n, p) in [(1u32, &p1), (2, &p2)] {
+        // Drive 3 misses part 1 only; it is back for part 2 and the completion.
+        if n == 1 {
+            set_offline(&t.drives[3], true);
+        }
+        let info = t
+            .store
+            .upload_part(
+                &b,
+                &k,
+                &id,
+                n,
+                cluster::BytesBody::new(p.clone()),
+                Default::default(),
+            )
+            .await
+            .expect("part");
+        if n == 1 {
+            set_offline(&t.drives[3], false);
+        }
+        done.push(cluster::CompletedPart {
+            part_number: n,
+            etag: info.etag,
+        });
+    }
+    t.store
+        .complete_multipart(&b, &k, &id, &done, None)
+        .await
+        .expect("complete");
+    assert!(t.store.heal_queue().contains("mpu-missed", "big"));
+    assert_eq!(t.store.heal_queued().await, 1);
+    assert_eq!(t.store.heal_status().await.queue_pending, 0);
+    let mut whole = p1.clone();
+    whole.extend_from_slice(&p2);
+    set_offline(&t.drives[0], true);
+    set_offline(&t.drives[1], true);
+    assert_eq!(get(&t.store, &b, "big").await.expect("get"), whole);
+}

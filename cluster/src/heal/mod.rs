@@ -721,3 +721,38 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// After a multipart completion: a part written while a drive was away leaves that
+    /// drive's part file missing although the completion reached it. Checks that every
+    /// drive holding the completed version has every part file (opens only, no reads) and
+    /// queues the object (durably) when one does not.
+    pub(crate) async fn check_completed_parts(&self, b: &BucketName, k: &ObjectKey) {
+        let set = self.set_for(b, k).clone();
+        let records = read_records(&set, b.as_str(), k.as_str()).await;
+        let Ok(Some(settled)) = settle(&records, set.read_quorum()) else {
+            return;
+        };
+        let DataLocation::Files(id) = &settled.record.location else {
+            return;
+        };
+        let checks = set.drives.iter().enumerate().map(|(slot, d)| {
+            let holder = settled.holders[slot];
+            let parts = &settled.record.parts;
+            async move {
+                if !holder {
+                    return true;
+                }
+                for p in parts {
+                    if d.open_shard(b.as_str(), id, &p.file).await.is_err() {
+                        return false;
+                    }
+                }
+                true
+            }
+        });
+        if !join_all(checks).await.into_iter().all(|ok| ok) {
+            self.inner.heal_queue.push(b.as_str(), k.as_str());
+        }
+    }
+}
