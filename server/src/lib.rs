@@ -54,7 +54,8 @@ pub enum StartError {
     /// Several nodes, and none of the endpoints is this node's.
     #[error(
         "none of the endpoints is served by this node (bound on {0}): pass --address with the \
-         host:port the endpoint URLs use for this node"
+         host:port the endpoint URLs use for this node, or --self HOST:PORT when it listens \
+         on another address than the one the list names it by"
     )]
     NotInEndpoints(SocketAddr),
 }
