@@ -18,9 +18,23 @@ use crate::Store;
 const QUEUE_INTERVAL: Duration = Duration::from_millis(500);
 /// How often this node's drives are checked (blank replacement, offline → online).
 pub const DRIVE_CHECK_INTERVAL: Duration = Duration::from_secs(10);
-/// How often durable records that could not be healed yet are tried again anyway (a
-/// drive or node coming back requeues them at once; this is the safety net).
-const REQUEUE_INTERVAL: Duration = Duration::from_secs(600);
+/// How soon durable records that could not be healed yet are tried again (a drive or node
+/// coming back requeues them at once; this is the safety net for what no event announces,
+/// e.g. a peer's blank drive formatted into its slot, or a drive that answered errors
+/// without going offline). The interval doubles from [`REQUEUE_MIN`] up to [`REQUEUE_MAX`]
+/// while the records do not shrink, and starts over as soon as they do.
+const REQUEUE_MIN: Duration = Duration::from_secs(5);
+/// See [`REQUEUE_MIN`].
+const REQUEUE_MAX: Duration = Duration::from_secs(60);
+
+/// The next requeue interval after one that found `recorded` records, `last` the time before.
+fn next_requeue(every: Duration, recorded: usize, last: usize) -> Duration {
+    if recorded == 0 || recorded < last {
+        REQUEUE_MIN
+    } else {
+        (every * 2).min(REQUEUE_MAX)
+    }
+}
 
 impl Store {
     /// Opens the durable missed-write queue on this node's drives and queues what it holds;
@@ -86,6 +100,8 @@ fn upgrade(weak: &Weak<Inner>) -> Option<Store> {
 
 async fn queue_worker(weak: Weak<Inner>) {
     let mut since_requeue = Duration::ZERO;
+    let mut every = REQUEUE_MIN;
+    let mut last_recorded = usize::MAX;
     loop {
         tokio::time::sleep(QUEUE_INTERVAL).await;
         let Some(store) = upgrade(&weak) else {
@@ -93,9 +109,11 @@ async fn queue_worker(weak: Weak<Inner>) {
         };
         store.inner.heal_queue.persist().await;
         since_requeue += QUEUE_INTERVAL;
-        if since_requeue >= REQUEUE_INTERVAL {
+        if since_requeue >= every {
             since_requeue = Duration::ZERO;
-            store.inner.heal_queue.requeue_recorded().await;
+            let recorded = store.inner.heal_queue.requeue_recorded().await;
+            every = next_requeue(every, recorded, last_recorded);
+            last_recorded = recorded;
         }
         let healed = store.heal_queued().await;
         if healed > 0 {
@@ -294,5 +312,25 @@ impl Store {
             .unwrap_or_else(|p| p.into_inner())
             .iter()
             .any(|j| j.running() && j.drive == endpoint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requeue_backs_off_while_stuck_and_starts_over_on_progress() {
+        let mut every = REQUEUE_MIN;
+        let mut last = usize::MAX;
+        let mut seen = Vec::new();
+        for recorded in [10, 12, 12, 12, 12, 12, 12, 12] {
+            every = next_requeue(every, recorded, last);
+            last = recorded;
+            seen.push(every.as_secs());
+        }
+        assert_eq!(seen, vec![5, 10, 20, 40, 60, 60, 60, 60]);
+        assert_eq!(next_requeue(REQUEUE_MAX, 11, 12), REQUEUE_MIN);
+        assert_eq!(next_requeue(REQUEUE_MAX, 0, 0), REQUEUE_MIN);
     }
 }
