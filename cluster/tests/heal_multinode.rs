@@ -5,52 +5,15 @@
 
 mod common;
 
-use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster::rpc::{self, InternodeKey, RpcService};
+use cluster::rpc::RpcService;
 use cluster::scanner::ScannerConfig;
 use cluster::{NodeConfig, NodeDrives, Store, StoreConfig};
+use common::rpc_node::*;
 use common::*;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 
 const NODES: usize = 4;
-
-fn internode_key() -> InternodeKey {
-    InternodeKey::derive("root-access", "root-secret")
-}
-
-/// A node's RPC listener; dropping it stops the node from answering.
-struct RpcServer {
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for RpcServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn serve(listener: tokio::net::TcpListener, service: RpcService) -> RpcServer {
-    let service = Arc::new(service);
-    let task = tokio::spawn(async move {
-        let mut conns = tokio::task::JoinSet::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            let s = service.clone();
-            conns.spawn(async move {
-                let svc = service_fn(move |req| {
-                    let s = s.clone();
-                    async move { Ok::<_, Infallible>(rpc::serve(&s, req).await) }
-                });
-                let b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let _ = b.serve_connection(TokioIo::new(stream), svc).await;
-            });
-        }
-    });
-    RpcServer { task }
-}
 
 fn node_config(port: u16) -> NodeConfig {
     NodeConfig {

@@ -8,57 +8,19 @@
 
 mod common;
 
-use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use cluster::drive::liveness::NodeEvent;
 use cluster::drive::{Drive, RemoteDrive};
 use cluster::format::{FormatRecord, FORMAT_VERSION};
-use cluster::rpc::{self, InternodeKey, RpcClient, RpcService};
+use cluster::rpc::{RpcClient, RpcService};
 use cluster::{
     drive::LocalDrive, ListQuery, NodeConfig, NodeDrives, Store, StoreConfig, StoreError,
 };
+use common::rpc_node::*;
 use common::*;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 
 const NODES: usize = 4;
-
-fn internode_key() -> InternodeKey {
-    InternodeKey::derive("root-access", "root-secret")
-}
-
-/// A node's RPC listener: `rpc::serve` over its drives. Dropping it stops the node from
-/// answering (listener and open connections closed).
-struct RpcServer {
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for RpcServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn serve(listener: tokio::net::TcpListener, service: RpcService) -> RpcServer {
-    let service = Arc::new(service);
-    let task = tokio::spawn(async move {
-        let mut conns = tokio::task::JoinSet::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            let s = service.clone();
-            conns.spawn(async move {
-                let svc = service_fn(move |req| {
-                    let s = s.clone();
-                    async move { Ok::<_, Infallible>(rpc::serve(&s, req).await) }
-                });
-                let b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let _ = b.serve_connection(TokioIo::new(stream), svc).await;
-            });
-        }
-    });
-    RpcServer { task }
-}
 
 /// How the nodes tell each other apart on one machine.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,8 @@
 //! Shared helpers for the engine's behaviour tests: a store on N real temporary directories.
 #![allow(dead_code)]
 
+pub mod rpc_node;
+
 use std::path::PathBuf;
 
 use cluster::{body::collect, BucketName, BytesBody, ObjectKey, PutOptions, Store, StoreConfig};

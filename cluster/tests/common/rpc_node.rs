@@ -1,0 +1,46 @@
+//! The internode side of an in-process "node" for multi-node tests: the shared internode key
+//! and an RPC listener serving `rpc::serve` on a real socket until it is dropped.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use cluster::rpc::{self, InternodeKey, RpcService};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+/// The key every test node derives from the same root credentials.
+pub fn internode_key() -> InternodeKey {
+    InternodeKey::derive("root-access", "root-secret")
+}
+
+/// A node's RPC listener: `rpc::serve` over its drives. Dropping it stops the node from
+/// answering (listener and open connections closed).
+pub struct RpcServer {
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RpcServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves `service` on `listener` until the returned handle is dropped.
+pub fn serve(listener: tokio::net::TcpListener, service: RpcService) -> RpcServer {
+    let service = Arc::new(service);
+    let task = tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            let s = service.clone();
+            conns.spawn(async move {
+                let svc = service_fn(move |req| {
+                    let s = s.clone();
+                    async move { Ok::<_, Infallible>(rpc::serve(&s, req).await) }
+                });
+                let b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let _ = b.serve_connection(TokioIo::new(stream), svc).await;
+            });
+        }
+    });
+    RpcServer { task }
+}
