@@ -309,13 +309,19 @@ def run(cmd: list[str], env: dict[str, str], timeout: float = 300, check: bool =
     """Runs a client command; on failure the assertion shows its output."""
     proc = subprocess.run(cmd, env=env, capture_output=True, timeout=timeout, input=input,
                           cwd=cwd)
-    if check and proc.returncode != 0:
+    if check:
+        assert_succeeded(cmd, proc)
+    return proc
+
+
+def assert_succeeded(cmd: list[str], proc: subprocess.CompletedProcess) -> None:
+    """Raises with the command's output when it exited non-zero."""
+    if proc.returncode != 0:
         raise AssertionError(
             f"{' '.join(cmd)} exited {proc.returncode}\nstdout:\n"
             f"{proc.stdout.decode(errors='replace')[-4000:]}\nstderr:\n"
             f"{proc.stderr.decode(errors='replace')[-4000:]}"
         )
-    return proc
 
 
 def files_under(path: Path) -> set[str]:
@@ -377,12 +383,8 @@ class AwsCli:
             NOTES.append(f"aws-cli: TLS decode_error alert, command re-run once: {' '.join(args)}; "
                          f"server TLS log lines: {tls_lines[-5:]}")
             proc = run(cmd, env=self.env, check=False, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(
-                f"{' '.join(cmd)} exited {proc.returncode}\nstdout:\n"
-                f"{proc.stdout.decode(errors='replace')[-4000:]}\nstderr:\n"
-                f"{proc.stderr.decode(errors='replace')[-4000:]}"
-            )
+        if check:
+            assert_succeeded(cmd, proc)
         return proc
 
     def json(self, *args: str):
