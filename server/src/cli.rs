@@ -43,13 +43,23 @@ pub fn main() -> std::process::ExitCode {
     }
 }
 
+/// Logs go to stderr: JSON lines when `TESSERA_LOG_FORMAT=json` (for log shippers), text
+/// otherwise, with colours only when stderr is a terminal. `RUST_LOG` filters (default info).
 fn init_logging() {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let json = std::env::var("TESSERA_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().with_current_span(false).try_init()
+    } else {
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
+    };
 }
 
 async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {

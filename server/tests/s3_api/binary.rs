@@ -142,3 +142,57 @@ async fn shutdown_stops_accepting_and_closes_idle_keep_alive_connections() {
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
     drop(dir);
 }
+
+/// `TESSERA_LOG_FORMAT=json` makes every log line on stderr one JSON object (what log
+/// shippers parse), and text logs carry no colour codes when stderr is not a terminal.
+#[tokio::test]
+async fn logs_are_json_lines_on_request_and_plain_text_otherwise() {
+    for json in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let drives = format!("{}/drive{{1...4}}", dir.path().display());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
+        cmd.args(["server", "--address", "127.0.0.1:0", &drives])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if json {
+            cmd.env("TESSERA_LOG_FORMAT", "json");
+        } else {
+            cmd.env_remove("TESSERA_LOG_FORMAT");
+        }
+        let mut child = Child(cmd.spawn().expect("spawn tessera"));
+        let stderr = child.0.stderr.take().unwrap();
+        let lines = tokio::task::spawn_blocking(move || {
+            let mut lines = Vec::new();
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let done = line.contains("starting");
+                lines.push(line);
+                if done || lines.len() > 50 {
+                    break;
+                }
+            }
+            lines
+        });
+        let lines = tokio::time::timeout(Duration::from_secs(60), lines)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            lines.iter().any(|l| l.contains("starting")),
+            "no start-up line: {lines:?}"
+        );
+        for line in &lines {
+            assert!(!line.contains('\u{1b}'), "colour codes in {line:?}");
+            let parsed = serde_json::from_str::<serde_json::Value>(line);
+            if json {
+                let v = parsed.unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
+                assert!(v["level"].is_string(), "{line}");
+                assert!(v["timestamp"].is_string(), "{line}");
+                assert!(v["fields"].is_object(), "{line}");
+            } else {
+                assert!(parsed.is_err(), "JSON without TESSERA_LOG_FORMAT: {line}");
+            }
+        }
+    }
+}
