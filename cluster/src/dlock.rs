@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use futures::stream::{FuturesUnordered, StreamExt as _};
 
-use crate::drive::liveness::{NodeLiveness, Probe};
+use crate::drive::liveness::{node_probe, NodeLiveness};
 use crate::rpc::RpcClient;
 use crate::StoreError;
 
@@ -173,7 +173,9 @@ impl Voter {
                 }
                 let r = client.lock_call(base, op, resource, uid, lease).await;
                 if let Some(live) = &self.live {
-                    live.observe(&r, || lock_probe(base, client));
+                    live.observe(&r, || {
+                        node_probe(base, client, client.timeouts().connect * 2)
+                    });
                 }
                 match r {
                     Ok(b) => Some(b),
@@ -185,23 +187,6 @@ impl Voter {
             }
         }
     }
-}
-
-/// The liveness probe of a node reached only for locks: a release of a lock nobody holds
-/// (any answer at all means the node is back).
-fn lock_probe(base: &str, client: &RpcClient) -> Probe {
-    let (base, client) = (base.to_owned(), client.clone());
-    Box::new(move || {
-        let (base, client) = (base.clone(), client.clone());
-        Box::pin(async move {
-            let limit = client.timeouts().connect * 2;
-            let call = client.lock_call(&base, LockOp::Release, "\0probe", "\0probe", limit);
-            match tokio::time::timeout(limit, call).await {
-                Err(_) => false,
-                Ok(r) => r.map_or_else(|e| !e.is_transport(), |_| true),
-            }
-        })
-    })
 }
 
 /// One node's part in a grant round.

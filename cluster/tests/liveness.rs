@@ -1,7 +1,10 @@
 //! Liveness of remote drives over real 127.0.0.1 sockets: a "gray" node (accepts TCP,
 //! never answers) costs the first call its timeout and every following call almost nothing
 //! (`Offline` at once, no network); when the node answers again a background probe brings
-//! the drive back online; application errors (NotFound) never mark a node offline.
+//! the drive back online; application errors (NotFound) never mark a node offline. The
+//! heartbeat finds a node that froze while a call to it was in flight, and that call fails
+//! within a few probe intervals instead of its own (long) timeout; a node that answers
+//! slowly, but answers, is never marked offline.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -54,6 +57,11 @@ impl Drop for Node {
 }
 
 async fn start_node(gray: bool) -> (Node, String) {
+    start_node_with(gray, Duration::ZERO).await
+}
+
+/// A node as [`start_node`] makes it, whose every answer waits `delay` first (a slow node).
+async fn start_node_with(gray: bool, delay: Duration) -> (Node, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -82,7 +90,10 @@ async fn start_node(gray: bool) -> (Node, String) {
             conns.spawn(async move {
                 let svc = service_fn(move |req| {
                     let s = s.clone();
-                    async move { Ok::<_, Infallible>(rpc::serve(&s, req).await) }
+                    async move {
+                        tokio::time::sleep(delay).await;
+                        Ok::<_, Infallible>(rpc::serve(&s, req).await)
+                    }
                 });
                 let b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                 let _ = b.serve_connection(TokioIo::new(stream), svc).await;
@@ -308,4 +319,80 @@ async fn a_node_that_answers_with_a_refusal_stays_online() {
         }
         assert!(drive.is_online(), "a refusing node answered: not offline");
     }
+}
+
+/// The probe interval the heartbeat tests use (process-wide; the other tests only get
+/// faster backoff from it).
+const INTERVAL: Duration = Duration::from_millis(300);
+
+#[tokio::test]
+async fn a_frozen_node_is_found_while_a_call_waits_and_the_call_fails_at_once() {
+    use cluster::drive::liveness::{heartbeat_timeout, set_probe_max, HEARTBEAT_FAILURES};
+    set_probe_max(INTERVAL);
+    let (node, endpoint) = start_node(false).await;
+    // A long unary timeout: only liveness can end the frozen call early.
+    let patient = RpcClient::with_timeouts(
+        key(),
+        RpcTimeouts {
+            connect: Duration::from_millis(200),
+            unary: Duration::from_secs(30),
+            stream_idle: Duration::from_secs(30),
+        },
+    );
+    // The node is frozen (SIGSTOP) before this process ever reached it (a pooled
+    // connection would still be served): its socket accepts, nothing answers.
+    node.gray.store(true, Ordering::SeqCst);
+    let drive = RemoteDrive::new(&endpoint, patient).expect("remote drive");
+    // The first call starts the node's heartbeat, and is still in flight when it fires.
+    let t = Instant::now();
+    let r = drive.meta_get(Table::Objects, b"k".to_vec()).await;
+    let took = t.elapsed();
+    assert!(matches!(r, Err(DriveError::Offline(_))), "got {r:?}");
+    assert!(!drive.is_online(), "the frozen node is marked offline");
+    // At most: one interval (x1.25 jitter) plus the probes that must go unanswered.
+    let bound = INTERVAL * 2 + heartbeat_timeout(INTERVAL) * HEARTBEAT_FAILURES;
+    eprintln!(
+        "call in flight to a frozen node failed after {took:?} (bound {bound:?}, unary 30 s)"
+    );
+    assert!(took < bound + Duration::from_secs(1), "{took:?}");
+    // Later calls do not wait at all.
+    let t = Instant::now();
+    let r = drive.meta_get(Table::Objects, b"k".to_vec()).await;
+    assert!(matches!(r, Err(DriveError::Offline(_))), "got {r:?}");
+    assert!(t.elapsed() < Duration::from_millis(50), "{:?}", t.elapsed());
+    // It thaws (SIGCONT): back online within a few intervals.
+    node.gray.store(false, Ordering::SeqCst);
+    let t = Instant::now();
+    while !drive.is_online() {
+        assert!(t.elapsed() < Duration::from_secs(10), "never back online");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_slow_node_that_answers_never_flaps() {
+    use cluster::drive::liveness::{set_probe_max, Liveness};
+    set_probe_max(INTERVAL);
+    // Every answer takes 700 ms: slow, far slower than usual, but under the probe limit.
+    let (_node, endpoint) = start_node_with(false, Duration::from_millis(700)).await;
+    let patient = RpcClient::with_timeouts(
+        key(),
+        RpcTimeouts {
+            connect: Duration::from_millis(200),
+            unary: Duration::from_secs(5),
+            stream_idle: Duration::from_secs(5),
+        },
+    );
+    let drive = RemoteDrive::new(&endpoint, patient).expect("remote drive");
+    let view = Liveness::new(vec![drive.liveness()]);
+    let mut events = view.subscribe();
+    drive.info().await.expect("node answers");
+    // Ten probe intervals of heartbeats and calls.
+    let t = Instant::now();
+    while t.elapsed() < INTERVAL * 10 {
+        let r = drive.meta_get(Table::Objects, b"k".to_vec()).await;
+        assert_eq!(r.expect("a slow answer is an answer"), None);
+    }
+    assert!(drive.is_online(), "a slow node was marked offline");
+    assert!(events.try_recv().is_err(), "no transition at all");
 }

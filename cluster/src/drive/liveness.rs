@@ -1,8 +1,14 @@
 //! Liveness of the peer nodes behind remote drives: one shared state per node (base URL),
 //! because the drives of one node fail together. A call that fails with a transport error
-//! (`RpcError::Transport`: connection refused, reset, timeout) marks the node offline; while it is offline
-//! every call to any of its drives fails at once with `DriveError::Offline` (no network,
-//! no per-request timeout), and one background task probes the node with jittered
+//! (`RpcError::Transport`: connection refused, reset, timeout) marks the node offline, and so
+//! does the heartbeat: while a node is online, one background task per node probes it every
+//! probe interval ([`probe_max`]) under a short limit ([`heartbeat_timeout`]), and
+//! [`HEARTBEAT_FAILURES`] unanswered probes in a row mark it offline (a frozen node is found
+//! within a few intervals, not after a call's own timeout; a slow but answering node never
+//! flaps). Going offline also fails every call still in flight to the node at once
+//! ([`NodeLiveness::went_offline`], raced against each call by the RPC client). While it is
+//! offline every call to any of its drives fails at once with `DriveError::Offline` (no
+//! network, no per-request timeout), and one background task probes the node with jittered
 //! exponential backoff until it answers, then marks it online again. Application errors
 //! (NotFound, Corrupt, ...) never change the state. Every transition is announced as a
 //! [`NodeEvent`] to the subscribers of each [`Liveness`] (one per store) that includes the
@@ -16,9 +22,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
+use crate::dlock::LockOp;
 use crate::rpc::client::RpcError;
+use crate::rpc::RpcClient;
 use crate::DriveError;
 
 /// The first wait before probing an offline node.
@@ -39,6 +47,16 @@ pub fn set_probe_max(max: Duration) {
 /// The current longest wait between probes (see [`set_probe_max`]).
 pub fn probe_max() -> Duration {
     Duration::from_millis(PROBE_MAX_MS.load(Ordering::Relaxed))
+}
+
+/// Heartbeat probes in a row that must go unanswered before an online node is marked
+/// offline (one late answer under load is not enough).
+pub const HEARTBEAT_FAILURES: u32 = 2;
+
+/// How long one heartbeat probe may take: one and a half probe intervals, at least 1 s (far
+/// above an answering node's latency, even on a loaded machine) and at most 3 s.
+pub fn heartbeat_timeout(interval: Duration) -> Duration {
+    (interval * 3 / 2).clamp(Duration::from_secs(1), Duration::from_secs(3))
 }
 
 /// A probe: resolves to `true` when the node answered (with anything at all).
@@ -93,6 +111,10 @@ pub struct NodeLiveness {
     /// The event channels of every [`Liveness`] that includes this node (dropped ones are
     /// pruned when the next event is sent).
     listeners: Mutex<Vec<Weak<broadcast::Sender<NodeEvent>>>>,
+    /// Bumped (with `epoch`) at every online → offline transition: calls in flight watch it.
+    offline_at: watch::Sender<u64>,
+    /// Whether the heartbeat task was started.
+    heartbeat: std::sync::atomic::AtomicBool,
 }
 
 /// One store's view of the liveness of its peer nodes: their states, and a subscription
@@ -162,6 +184,23 @@ fn registry() -> &'static Mutex<HashMap<String, Weak<NodeLiveness>>> {
     REGISTRY.get_or_init(Default::default)
 }
 
+/// A probe of the node at `base` through `client` that needs no drive: a release of a lock
+/// nobody holds, within `limit`. Any answer the node itself sent (even an error) counts as
+/// alive.
+pub(crate) fn node_probe(base: &str, client: &RpcClient, limit: Duration) -> Probe {
+    let (base, client) = (base.to_owned(), client.clone());
+    Box::new(move || {
+        let (base, client) = (base.clone(), client.clone());
+        Box::pin(async move {
+            let call = client.lock_call(&base, LockOp::Release, "\0probe", "\0probe", limit);
+            match tokio::time::timeout(limit, call).await {
+                Err(_) => false,
+                Ok(r) => r.map_or_else(|e| !e.is_transport(), |_| true),
+            }
+        })
+    })
+}
+
 /// Jittered backoff: `d` scaled by a random factor in [0.75, 1.25).
 fn jitter(d: Duration) -> Duration {
     use std::hash::{BuildHasher, Hasher};
@@ -187,6 +226,8 @@ impl NodeLiveness {
             state: Mutex::new(NodeState::Online),
             epoch: AtomicU64::new(0),
             listeners: Mutex::new(Vec::new()),
+            offline_at: watch::Sender::new(0),
+            heartbeat: std::sync::atomic::AtomicBool::new(false),
         });
         map.insert(base.to_owned(), Arc::downgrade(&l));
         l
@@ -230,6 +271,80 @@ impl NodeLiveness {
         }
     }
 
+    /// Resolves when this node is next marked offline (a transition after this call; never,
+    /// while it stays online). The RPC client races every call against it, so a call to a
+    /// node that froze fails as soon as the node is found out, not at its own timeout.
+    pub(crate) fn went_offline(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.offline_at.subscribe();
+        async move {
+            if rx.changed().await.is_err() {
+                // The node's state is gone (nobody can mark it offline any more).
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Starts this node's heartbeat (once per node and process; needs a tokio runtime):
+    /// while the node is online, a lock-table call nobody holds a lock for goes to it every
+    /// probe interval, and [`HEARTBEAT_FAILURES`] unanswered ones in a row (each within
+    /// [`heartbeat_timeout`]) mark it offline. Any answer at all counts as alive.
+    pub(crate) fn ensure_heartbeat(self: &Arc<Self>, client: &RpcClient) {
+        if self.heartbeat.load(Ordering::Relaxed) || self.heartbeat.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            self.heartbeat.store(false, Ordering::SeqCst);
+            return;
+        };
+        // Each probe is bounded by the heartbeat's limit (the probe interval may change).
+        let probe: Arc<Probe> = Arc::new(node_probe(&self.base, client, Duration::MAX));
+        let weak = Arc::downgrade(self);
+        rt.spawn(async move {
+            let mut failures = 0u32;
+            loop {
+                let interval = probe_max();
+                if failures == 0 {
+                    tokio::time::sleep(jitter(interval)).await;
+                }
+                let epoch = match weak.upgrade() {
+                    None => return,
+                    // The backoff prober owns an offline node.
+                    Some(l) if !l.is_online() => {
+                        failures = 0;
+                        continue;
+                    }
+                    Some(l) => l.epoch.load(Ordering::SeqCst),
+                };
+                let limit = heartbeat_timeout(interval);
+                let answered = tokio::time::timeout(limit, probe()).await.unwrap_or(false);
+                let Some(l) = weak.upgrade() else { return };
+                if answered || !l.is_online() || l.epoch.load(Ordering::SeqCst) != epoch {
+                    failures = 0;
+                    continue;
+                }
+                failures += 1;
+                if failures >= HEARTBEAT_FAILURES {
+                    failures = 0;
+                    let why = RpcError::Transport(format!(
+                        "{}: no answer to {HEARTBEAT_FAILURES} liveness probes in a row ({limit:?} each)",
+                        l.base
+                    ));
+                    let p = probe.clone();
+                    l.mark_offline(
+                        &why,
+                        Box::new(move || {
+                            let answered = p();
+                            Box::pin(async move {
+                                let limit = heartbeat_timeout(probe_max());
+                                tokio::time::timeout(limit, answered).await.unwrap_or(false)
+                            })
+                        }),
+                    );
+                }
+            }
+        });
+    }
+
     /// Records the outcome of a call: a transport-class error marks the node offline and
     /// starts the probe task (`probe` is only called then).
     pub(crate) fn observe<T>(
@@ -257,6 +372,8 @@ impl NodeLiveness {
             };
             // Announced under the state lock, so events of one node keep their order.
             self.announce(NodeEvent::Offline(self.name.clone()));
+            // Calls in flight to the node give up now.
+            self.offline_at.send_modify(|n| *n += 1);
         }
         let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
         tracing::warn!(node = %self.base, error = %why, "peer node marked offline; probing with backoff");

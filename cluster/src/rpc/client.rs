@@ -3,8 +3,11 @@
 //! each request, applies the timeouts, and turns what comes back into `Drive` results:
 //! error bodies into the same `DriveError` variant, and connection failures and timeouts into
 //! the typed `RpcError::Transport` (which liveness acts on, and which becomes
-//! `DriveError::Offline`, what the object layer counts as a missing drive). It must never
-//! buffer a whole shard upload: uploads go through a bounded channel.
+//! `DriveError::Offline`, what the object layer counts as a missing drive). Every call is
+//! raced against its node being marked offline by liveness (then it fails at once with
+//! `Transport`, instead of waiting out its timeout), and the first call to a node starts that
+//! node's heartbeat. It must never buffer a whole shard upload: uploads go through a bounded
+//! channel.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -26,6 +29,7 @@ use tokio::task::JoinHandle;
 use super::auth::{now_secs, InternodeKey, AUTH_HEADER, DATE_HEADER};
 use super::wire::{self, ErrorKind, Method, WireError};
 use crate::dlock::LockOp;
+use crate::drive::liveness::NodeLiveness;
 use crate::DriveError;
 
 /// Bytes per second a working internode link sustains at the least; sizes the timeout of a
@@ -337,6 +341,23 @@ impl RpcClient {
         RpcError::Drive(DriveError::Offline(format!("{}: {what}", t.endpoint)))
     }
 
+    /// Runs `call` unless liveness marks `t`'s node offline meanwhile: then it fails at once
+    /// with `Transport`. Starts the node's heartbeat (once).
+    async fn watched<T>(
+        &self,
+        t: &Target,
+        call: impl std::future::Future<Output = Result<T, RpcError>>,
+    ) -> Result<T, RpcError> {
+        let live = NodeLiveness::for_node(&t.base);
+        live.ensure_heartbeat(self);
+        let cut = live.went_offline();
+        tokio::select! {
+            biased;
+            r = call => r,
+            () = cut => Err(Self::offline(t, "node marked offline while the call was in flight")),
+        }
+    }
+
     /// Reads a response body; each frame must come within `idle`. `expect` caps (and, for
     /// shard reads, fixes) the length.
     async fn body(
@@ -422,9 +443,13 @@ impl RpcClient {
                 .map_err(|e| Self::offline(t, format!("{e:?}")))?;
             Self::body(t, resp, limit, None).await
         };
-        let done = tokio::time::timeout(limit, call)
-            .await
-            .map_err(|_| Self::offline(t, format!("no answer within {limit:?}")))??;
+        let done = self
+            .watched(t, async {
+                tokio::time::timeout(limit, call)
+                    .await
+                    .map_err(|_| Self::offline(t, format!("no answer within {limit:?}")))?
+            })
+            .await?;
         Self::outcome(t, done)
     }
 
@@ -467,11 +492,15 @@ impl RpcClient {
     ) -> Result<Vec<u8>, RpcError> {
         let req = self.request(t, method, params, RequestBody::Full(None))?;
         let limit = self.inner.timeouts.unary;
-        let resp = tokio::time::timeout(limit, self.inner.http.request(req))
-            .await
-            .map_err(|_| Self::offline(t, format!("no answer within {limit:?}")))?
-            .map_err(|e| Self::offline(t, format!("{e:?}")))?;
-        let got = Self::body(t, resp, self.inner.timeouts.stream_idle, Some(len)).await?;
+        let got = self
+            .watched(t, async {
+                let resp = tokio::time::timeout(limit, self.inner.http.request(req))
+                    .await
+                    .map_err(|_| Self::offline(t, format!("no answer within {limit:?}")))?
+                    .map_err(|e| Self::offline(t, format!("{e:?}")))?;
+                Self::body(t, resp, self.inner.timeouts.stream_idle, Some(len)).await
+            })
+            .await?;
         let bytes = Self::outcome(t, got)?;
         if bytes.len() != len {
             return Err(Self::unusable(
@@ -508,7 +537,7 @@ impl RpcClient {
                 let got = Self::body(&t, resp, idle, None).await?;
                 Self::outcome(&t, got).map(drop)
             };
-            answer.await
+            client.watched(&t, answer).await
         });
         Ok((tx, task))
     }
