@@ -7,7 +7,11 @@
 //! gives back what it got and retries with jittered backoff until its deadline
 //! ([`StoreError::LockTimeout`]); a grant that arrives after its round was decided is given
 //! back with the round's others, or on arrival when they are already given back. While the [`DistGuard`] lives it refreshes the lease, and
-//! dropping it releases the lock (best effort, in the background). A holder that dies stops
+//! dropping it releases the lock (best effort, in the background). The guard knows whether
+//! its lease is still held ([`Lease`]): it is lost for good when a refresh reaches no
+//! majority, or when the time a majority last confirmed it (grant or refresh, counted from
+//! when that round was sent) plus nine tenths of the lease has passed; a holder must check
+//! it right before it commits (fencing: a writer that lost its lock never commits). A holder that dies stops
 //! refreshing, so its lease expires and the key is never blocked longer than the lease.
 //! Every acquisition has its own uuid, so a late release or refresh from an old holder never
 //! touches a newer one. This module must never read or write drives, nor decide data quorum.
@@ -247,9 +251,69 @@ pub struct DistLocker {
     next_release: Arc<std::sync::atomic::AtomicU64>,
 }
 
+/// Whether a holder still holds its lock (see the module docs). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Lease {
+    inner: Arc<LeaseState>,
+}
+
+#[derive(Debug)]
+struct LeaseState {
+    /// Past this instant the lease may have run out on the nodes that granted it.
+    valid_until: Mutex<Instant>,
+    /// Set when a refresh reached no majority; never cleared.
+    lost: std::sync::atomic::AtomicBool,
+}
+
+impl Lease {
+    /// A lease a majority confirmed in a round sent at `sent`.
+    fn new(sent: Instant, lease: Duration) -> Lease {
+        Lease {
+            inner: Arc::new(LeaseState {
+                valid_until: Mutex::new(sent + safe_part(lease)),
+                lost: std::sync::atomic::AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Whether the lock is still held: no refresh failed and the lease has not run out.
+    pub fn is_held(&self) -> bool {
+        !self.inner.lost.load(std::sync::atomic::Ordering::SeqCst)
+            && Instant::now()
+                < *self
+                    .inner
+                    .valid_until
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A majority confirmed the lease in a round sent at `sent`.
+    fn renewed(&self, sent: Instant, lease: Duration) {
+        let mut v = self
+            .inner
+            .valid_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *v = (*v).max(sent + safe_part(lease));
+    }
+
+    fn lose(&self) {
+        self.inner
+            .lost
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The part of a lease a holder counts on: nine tenths (a margin for timer and clock-rate
+/// differences between the nodes).
+fn safe_part(lease: Duration) -> Duration {
+    lease * 9 / 10
+}
+
 /// Holds a distributed lock: refreshed while it lives, released when dropped.
 #[derive(Debug)]
 pub struct DistGuard {
+    lease: Lease,
     locker: DistLocker,
     resource: String,
     uid: String,
@@ -424,11 +488,12 @@ impl DistLocker {
         loop {
             self.settle(resource).await;
             let uid = uuid::Uuid::new_v4().to_string();
+            let sent = Instant::now();
             let round = self.grant_round(resource, &uid).await;
             let mut granted: Vec<bool> = round.votes.iter().map(|v| *v == Vote::Granted).collect();
             let ok = granted.iter().filter(|g| **g).count();
             if ok >= need {
-                return Ok(self.guard(resource, uid, round.late));
+                return Ok(self.guard(resource, uid, round.late, sent));
             }
             best = best.max(ok);
             for i in round.late.give_back() {
@@ -468,14 +533,23 @@ impl DistLocker {
         }
     }
 
-    fn guard(&self, resource: &str, uid: String, late: Arc<LateGrants>) -> DistGuard {
+    fn guard(
+        &self,
+        resource: &str,
+        uid: String,
+        late: Arc<LateGrants>,
+        sent: Instant,
+    ) -> DistGuard {
         let me = self.clone();
         let (res, id) = (resource.to_owned(), uid.clone());
+        let lease = Lease::new(sent, self.cfg.lease);
+        let held = lease.clone();
         let refresher = tokio::spawn(async move {
             let mut tick = tokio::time::interval(me.cfg.refresh);
             tick.tick().await;
             loop {
                 tick.tick().await;
+                let sent = Instant::now();
                 let ok = me
                     .round(LockOp::Refresh, &res, &id)
                     .await
@@ -483,11 +557,16 @@ impl DistLocker {
                     .filter(|g| **g)
                     .count();
                 if ok < me.quorum() {
-                    tracing::warn!(resource = %res, refreshed = ok, need = me.quorum(), "lock lease refresh reached no majority");
+                    // Lost for good: the holder's commit is refused from now on.
+                    held.lose();
+                    tracing::warn!(resource = %res, refreshed = ok, need = me.quorum(), "lock lease refresh reached no majority: the lock is lost");
+                    return;
                 }
+                held.renewed(sent, me.cfg.lease);
             }
         });
         DistGuard {
+            lease,
             locker: self.clone(),
             resource: resource.to_owned(),
             uid,
@@ -510,6 +589,23 @@ impl DistGuard {
     /// This acquisition's unique id.
     pub fn id(&self) -> &str {
         &self.uid
+    }
+
+    /// Whether the lock is still held (see [`Lease`]).
+    pub fn lease(&self) -> &Lease {
+        &self.lease
+    }
+
+    /// `Err(LockLost)` once the lock is no longer held: what a holder checks right before
+    /// it commits.
+    pub fn ensure_held(&self) -> Result<(), StoreError> {
+        if self.lease.is_held() {
+            Ok(())
+        } else {
+            Err(StoreError::LockLost {
+                resource: self.resource.clone(),
+            })
+        }
     }
 }
 

@@ -50,6 +50,12 @@ pub enum StoreError {
     /// the client should retry later.
     #[error("lock not acquired: {granted} of the {need} nodes needed granted it in time")]
     LockTimeout { granted: usize, need: usize },
+    /// A write's key lock was lost before its commit (its lease was not refreshed on a
+    /// majority of nodes in time): nothing was committed; the client should retry later.
+    #[error(
+        "lock lost before the commit: the lease on {resource} was not kept on a majority of nodes"
+    )]
+    LockLost { resource: String },
     #[error("the request body failed: {0}")]
     Body(std::io::Error),
     #[error("invalid configuration: {0}")]

@@ -100,6 +100,8 @@ pub(crate) async fn commit_version_locked(
     check_precondition(&previous, set.read_quorum(), precondition)?;
     let okey = object_key(bucket, key);
     let data_id = record.location.data_id().clone();
+    // Fencing: a writer whose key lock was lost meanwhile must not commit.
+    store.locks.ensure_held(&format!("{bucket}/{key}"))?;
 
     let commits = set.drives.iter().enumerate().map(|(slot, drive)| {
         let mut ops = vec![MetaOp::Put {

@@ -24,6 +24,8 @@ pub(crate) async fn delete_object(
         return Ok(());
     }
     let okey = object_key(bucket, key);
+    // Fencing: a deleter whose key lock was lost meanwhile must not commit.
+    _guard.ensure_held()?;
     let results: Vec<bool> = join_all(set.drives.iter().map(|d| {
         let ops = vec![MetaOp::Delete {
             table: Table::Objects,

@@ -221,7 +221,8 @@ impl From<StoreError> for S3Error {
             }
             StoreError::WriteQuorum { .. }
             | StoreError::ReadQuorum { .. }
-            | StoreError::LockTimeout { .. } => S3Error::slow_down(),
+            | StoreError::LockTimeout { .. }
+            | StoreError::LockLost { .. } => S3Error::slow_down(),
             StoreError::Body(io) => match BodyError::from_io(&io) {
                 Some(b) => b.clone().into(),
                 None => S3Error::new(
