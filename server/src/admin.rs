@@ -2,22 +2,30 @@
 //! JSON in and out, SigV4-signed with the ROOT credentials only (anything else: `403
 //! AccessDenied` with an S3 XML error body):
 //! - `GET  /_tessera/admin/v1/heal`      → this node's healing status ([`heal_json`]);
-//! - `POST /_tessera/admin/v1/heal/scan` → `202`, starts a full scanner cycle now.
+//! - `POST /_tessera/admin/v1/heal/scan` → `202`, starts a full scanner cycle now;
+//! - `GET  /_tessera/admin/v1/cluster`   → every node of the deployment and its liveness as
+//!   this node sees it ([`cluster_json`]).
 //!
-//! Also the client side of `tessera admin heal status|scan` ([`run_cli`]). This module only
-//! reads the engine's status and pokes the scanner; it never heals or touches drives itself.
+//! Also the client side of `tessera admin heal status|scan` ([`run_cli`]), over `http://` or
+//! `https://` (trust by [`crate::bench::tls`]), for one node or, with `--cluster`, every node
+//! ([`cluster_status`]). This module only reads the engine's status and pokes the scanner; it
+//! never heals or touches drives itself.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use clap::{Args, Subcommand};
+use cluster::heal::status::NodeView;
 use cluster::{HealStatus, Store};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 use sigv4::{StaticCredentials, Verifier};
 
+use crate::bench::tls::{ClientTlsError, ClientTrust};
 use crate::s3::error::S3Error;
 use crate::s3::response::{self, ResBody};
 
@@ -27,6 +35,8 @@ pub const PREFIX: &str = "/_tessera/admin/";
 pub const HEAL_PATH: &str = "/_tessera/admin/v1/heal";
 /// The path that starts a scanner cycle.
 pub const SCAN_PATH: &str = "/_tessera/admin/v1/heal/scan";
+/// The path of the node list.
+pub const CLUSTER_PATH: &str = "/_tessera/admin/v1/cluster";
 
 /// Whether `path` belongs to the admin API.
 pub fn is_admin_path(path: &str) -> bool {
@@ -106,6 +116,20 @@ pub fn heal_json(s: &HealStatus) -> Value {
     })
 }
 
+/// The JSON of `GET /_tessera/admin/v1/cluster`: `{"nodes": [{"endpoint", "local", "state",
+/// "offline_seconds", "drives"}]}` (`endpoint` is null for a single node on plain paths).
+pub fn cluster_json(nodes: &[NodeView]) -> Value {
+    json!({
+        "nodes": nodes.iter().map(|n| json!({
+            "endpoint": n.endpoint,
+            "local": n.local,
+            "state": n.state,
+            "offline_seconds": n.offline_seconds,
+            "drives": n.drives,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 impl AdminApi {
     /// The admin API over `store`, accepting only `root_access_key`'s signatures.
     pub fn new(store: Store, region: &str, root_access_key: &str, root_secret_key: &str) -> Self {
@@ -140,6 +164,9 @@ impl AdminApi {
             (&Method::GET, HEAL_PATH) => {
                 json_response(StatusCode::OK, &heal_json(&self.store.heal_status().await))
             }
+            (&Method::GET, CLUSTER_PATH) => {
+                json_response(StatusCode::OK, &cluster_json(&self.store.nodes()))
+            }
             (&Method::POST, SCAN_PATH) => {
                 self.store.scan_now();
                 tracing::info!("admin API: scanner cycle requested");
@@ -173,17 +200,30 @@ pub enum AdminCommand {
 /// `tessera admin heal ...`
 #[derive(Debug, Clone, Subcommand)]
 pub enum HealCommand {
-    /// Shows the node's healing status (a table; `--json` for the raw JSON).
-    Status(Target),
+    /// Shows the node's healing status (a table; `--json` for the raw JSON); with
+    /// `--cluster`, every node's, and whether the whole cluster is at full redundancy.
+    Status(StatusArgs),
     /// Starts a full scanner cycle on the node now.
     Scan(Target),
 }
 
-/// Which node, and how to sign. Credentials: TESSERA_ROOT_USER/TESSERA_ROOT_PASSWORD, else
-/// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.
+/// `tessera admin heal status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Ask the node for the node list, then every node for its status (same credentials):
+    /// one row per node and `redundancy_ok` for the whole cluster (false when any node is
+    /// unreachable).
+    #[arg(long)]
+    pub cluster: bool,
+}
+
+/// Which node, how to sign and whom to trust. Credentials: TESSERA_ROOT_USER /
+/// TESSERA_ROOT_PASSWORD, else MINIO_ROOT_*, else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.
 #[derive(Debug, Clone, Args)]
 pub struct Target {
-    /// The node's base URL, e.g. http://127.0.0.1:9000 (plain HTTP).
+    /// The node's base URL, e.g. http://127.0.0.1:9000 or https://node1.tessera:9000.
     #[arg(long, env = "TESSERA_ENDPOINT")]
     pub endpoint: String,
     /// Region the server answers for.
@@ -192,6 +232,13 @@ pub struct Target {
     /// Print the JSON as the server sent it.
     #[arg(long)]
     pub json: bool,
+    /// https: a PEM file of CA certificates trusted besides the system's roots (default:
+    /// AWS_CA_BUNDLE).
+    #[arg(long, value_name = "FILE")]
+    pub ca_bundle: Option<std::path::PathBuf>,
+    /// https: do not verify the server's certificate at all (warns on stderr).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// Why an admin command failed.
@@ -199,8 +246,10 @@ pub struct Target {
 pub enum AdminError {
     #[error("no credentials: set TESSERA_ROOT_USER and TESSERA_ROOT_PASSWORD (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")]
     NoCredentials,
-    #[error("bad endpoint {0:?}: expected http://HOST:PORT")]
+    #[error("bad endpoint {0:?}: expected http://HOST:PORT or https://HOST:PORT")]
     Endpoint(String),
+    #[error(transparent)]
+    Tls(#[from] ClientTlsError),
     #[error("request failed: {0}")]
     Transport(String),
     #[error("HTTP {status}: {body}")]
@@ -217,7 +266,140 @@ fn credentials(env: impl Fn(&str) -> Option<String>) -> Result<(String, String),
         .ok_or(AdminError::NoCredentials)
 }
 
-/// Sends one signed admin request; returns the status and body.
+/// How long one admin request may take.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A signing admin client over one connection pool, for `http://` and `https://` nodes.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    http: hyper_util::client::legacy::Client<
+        HttpsConnector<HttpConnector>,
+        http_body_util::Empty<Bytes>,
+    >,
+    region: String,
+    access_key: String,
+    secret_key: String,
+    timeout: Duration,
+}
+
+impl AdminClient {
+    /// A client signing with the given root key; `tls` builds the `trust` configuration
+    /// (needed only for `https://` nodes).
+    pub fn new(
+        trust: &ClientTrust,
+        tls: bool,
+        region: &str,
+        access_key: &str,
+        secret_key: &str,
+    ) -> Result<Self, AdminError> {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let http =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(crate::bench::tls::connector(connector, tls, trust)?);
+        Ok(AdminClient {
+            http,
+            region: region.to_owned(),
+            access_key: access_key.to_owned(),
+            secret_key: secret_key.to_owned(),
+            timeout: CALL_TIMEOUT,
+        })
+    }
+
+    /// The same client with another per-request time limit.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sends one signed admin request to the node at `endpoint`; returns the status and body.
+    pub async fn call(
+        &self,
+        endpoint: &str,
+        method: Method,
+        path: &str,
+    ) -> Result<(StatusCode, Bytes), AdminError> {
+        let uri: http::Uri = format!("{}{path}", endpoint.trim_end_matches('/'))
+            .parse()
+            .map_err(|_| AdminError::Endpoint(endpoint.to_owned()))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err(AdminError::Endpoint(endpoint.to_owned()));
+        }
+        let host = uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .ok_or_else(|| AdminError::Endpoint(endpoint.to_owned()))?;
+        let signer =
+            crate::bench::signer::Signer::new(&self.access_key, &self.secret_key, &self.region);
+        let signed = signer.sign(
+            method.as_str(),
+            &host,
+            path,
+            "",
+            time::OffsetDateTime::now_utc(),
+        );
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(http::header::HOST, host)
+            .header("x-amz-date", signed.amz_date)
+            .header("x-amz-content-sha256", signed.content_sha256)
+            .header(http::header::AUTHORIZATION, signed.authorization)
+            .body(http_body_util::Empty::<Bytes>::new())
+            .map_err(|e| AdminError::Transport(e.to_string()))?;
+        let limit = self.timeout;
+        let fut = async {
+            let resp = self
+                .http
+                .request(req)
+                .await
+                .map_err(|e| AdminError::Transport(error_chain(&e)))?;
+            let status = resp.status();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| AdminError::Transport(error_chain(&e)))?
+                .to_bytes();
+            Ok((status, body))
+        };
+        tokio::time::timeout(limit, fut)
+            .await
+            .map_err(|_| AdminError::Transport(format!("no answer within {} s", limit.as_secs())))?
+    }
+
+    /// A call whose answer must be a 2xx JSON document.
+    pub async fn call_json(
+        &self,
+        endpoint: &str,
+        method: Method,
+        path: &str,
+    ) -> Result<Value, AdminError> {
+        let (status, body) = self.call(endpoint, method, path).await?;
+        if !status.is_success() {
+            return Err(AdminError::Status {
+                status,
+                body: String::from_utf8_lossy(&body).chars().take(500).collect(),
+            });
+        }
+        serde_json::from_slice(&body).map_err(|e| AdminError::Answer(e.to_string()))
+    }
+}
+
+/// An error and its sources, one line (rustls' reason sits in a source).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        cur = inner.source();
+    }
+    s
+}
+
+/// Sends one signed admin request (system root certificates for `https://`); returns the
+/// status and body.
 pub async fn call(
     endpoint: &str,
     region: &str,
@@ -226,77 +408,184 @@ pub async fn call(
     method: Method,
     path: &str,
 ) -> Result<(StatusCode, Bytes), AdminError> {
-    let uri: http::Uri = format!("{}{path}", endpoint.trim_end_matches('/'))
-        .parse()
-        .map_err(|_| AdminError::Endpoint(endpoint.to_owned()))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(AdminError::Endpoint(endpoint.to_owned()));
-    }
-    let host = uri
-        .authority()
-        .map(|a| a.as_str().to_owned())
-        .ok_or_else(|| AdminError::Endpoint(endpoint.to_owned()))?;
-    let signer = crate::bench::signer::Signer::new(access_key, secret_key, region);
-    let signed = signer.sign(
-        method.as_str(),
-        &host,
-        path,
-        "",
-        time::OffsetDateTime::now_utc(),
-    );
-    let req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(http::header::HOST, host)
-        .header("x-amz-date", signed.amz_date)
-        .header("x-amz-content-sha256", signed.content_sha256)
-        .header(http::header::AUTHORIZATION, signed.authorization)
-        .body(http_body_util::Empty::<Bytes>::new())
-        .map_err(|e| AdminError::Transport(e.to_string()))?;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http();
-    let resp = tokio::time::timeout(Duration::from_secs(30), client.request(req))
+    let tls = endpoint.starts_with("https://");
+    AdminClient::new(&ClientTrust::default(), tls, region, access_key, secret_key)?
+        .call(endpoint, method, path)
         .await
-        .map_err(|_| AdminError::Transport("no answer within 30 s".into()))?
-        .map_err(|e| AdminError::Transport(e.to_string()))?;
-    let status = resp.status();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| AdminError::Transport(e.to_string()))?
-        .to_bytes();
-    Ok((status, body))
+}
+
+/// Every node's heal status, gathered through the node at `endpoint` (which names the
+/// others): `{"redundancy_ok": bool, "nodes": [{"endpoint", "local", "seen_as", "reachable",
+/// "error", "status"}]}` where `status` is the node's `/heal` JSON (null when unreachable)
+/// and `seen_as` its liveness state as the asked node sees it. The cluster is at full
+/// redundancy only when every node answered and reports `redundancy_ok`.
+pub async fn cluster_status(client: &AdminClient, endpoint: &str) -> Result<Value, AdminError> {
+    let list = client
+        .call_json(endpoint, Method::GET, CLUSTER_PATH)
+        .await?;
+    let nodes = list["nodes"]
+        .as_array()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| AdminError::Answer("no nodes in the cluster answer".into()))?;
+    let asks = nodes.iter().map(|n| {
+        let local = n["local"].as_bool().unwrap_or(false);
+        // The asked node is reached as the operator reached it; the others by the endpoint
+        // list's address.
+        let url = if local {
+            Some(endpoint.trim_end_matches('/').to_owned())
+        } else {
+            n["endpoint"].as_str().map(str::to_owned)
+        };
+        async move {
+            let answer = match &url {
+                Some(u) => client.call_json(u, Method::GET, HEAL_PATH).await,
+                None => Err(AdminError::Answer("the node list names no address".into())),
+            };
+            let (reachable, error, status) = match answer {
+                Ok(v) => (true, Value::Null, v),
+                Err(e) => (false, Value::String(e.to_string()), Value::Null),
+            };
+            json!({
+                "endpoint": n["endpoint"].as_str().map(str::to_owned).or(url),
+                "local": local,
+                "seen_as": n["state"],
+                "reachable": reachable,
+                "error": error,
+                "status": status,
+            })
+        }
+    });
+    let rows = futures::future::join_all(asks).await;
+    let ok = rows
+        .iter()
+        .all(|r| r["reachable"] == true && r["status"]["redundancy_ok"] == true);
+    Ok(json!({ "redundancy_ok": ok, "nodes": rows }))
 }
 
 /// Runs `tessera admin ...`, printing to stdout.
 pub async fn run_cli(args: AdminArgs) -> Result<(), Box<dyn std::error::Error>> {
     let (ak, sk) = credentials(|k| std::env::var(k).ok())?;
     let AdminCommand::Heal(cmd) = args.command;
-    let (target, method, path) = match &cmd {
-        HealCommand::Status(t) => (t, Method::GET, HEAL_PATH),
-        HealCommand::Scan(t) => (t, Method::POST, SCAN_PATH),
+    let (target, cluster) = match &cmd {
+        HealCommand::Status(s) => (&s.target, s.cluster),
+        HealCommand::Scan(t) => (t, false),
     };
-    let (status, body) = call(&target.endpoint, &target.region, &ak, &sk, method, path).await?;
-    if !status.is_success() {
-        return Err(AdminError::Status {
-            status,
-            body: String::from_utf8_lossy(&body).chars().take(500).collect(),
-        }
-        .into());
+    let trust = ClientTrust::from_flags(target.ca_bundle.clone(), target.insecure, |k| {
+        std::env::var(k).ok()
+    });
+    if trust.insecure {
+        eprintln!(
+            "tessera admin: WARNING: --insecure: the server's TLS certificate is not verified"
+        );
     }
-    let text = match &cmd {
-        HealCommand::Status(t) if !t.json => {
-            let v: Value =
-                serde_json::from_slice(&body).map_err(|e| AdminError::Answer(e.to_string()))?;
-            status_table(&v)
+    let tls = target.endpoint.starts_with("https://");
+    let client = AdminClient::new(&trust, tls, &target.region, &ak, &sk)?;
+    let text = if cluster {
+        // Peers that do not answer must not hold the whole report for long.
+        let client = client.with_timeout(Duration::from_secs(10));
+        let v = cluster_status(&client, &target.endpoint).await?;
+        if target.json {
+            format!("{}\n", serde_json::to_string_pretty(&v)?)
+        } else {
+            cluster_table(&v)
         }
-        _ => format!("{}\n", String::from_utf8_lossy(&body).trim_end()),
+    } else {
+        let (method, path) = match &cmd {
+            HealCommand::Status(_) => (Method::GET, HEAL_PATH),
+            HealCommand::Scan(_) => (Method::POST, SCAN_PATH),
+        };
+        let (status, body) = client.call(&target.endpoint, method, path).await?;
+        if !status.is_success() {
+            return Err(AdminError::Status {
+                status,
+                body: String::from_utf8_lossy(&body).chars().take(500).collect(),
+            }
+            .into());
+        }
+        match &cmd {
+            HealCommand::Status(_) if !target.json => {
+                let v: Value =
+                    serde_json::from_slice(&body).map_err(|e| AdminError::Answer(e.to_string()))?;
+                status_table(&v)
+            }
+            _ => format!("{}\n", String::from_utf8_lossy(&body).trim_end()),
+        }
     };
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     Ok(())
+}
+
+/// The human table of a [`cluster_status`] JSON: one row per node, then the verdict.
+pub fn cluster_table(v: &Value) -> String {
+    let mut s = format!(
+        "{:<40} {:<8} {:<10} {:>7} {:>9} {:>5}  {}\n",
+        "NODE", "SEEN AS", "REDUNDANCY", "QUEUE", "DRIVES OK", "BULK", "NOTE"
+    );
+    for n in v["nodes"].as_array().into_iter().flatten() {
+        let st = &n["status"];
+        let drives = st["drives"].as_array().cloned().unwrap_or_default();
+        let local: Vec<&Value> = drives.iter().filter(|d| d["local"] == true).collect();
+        let ok = local.iter().filter(|d| d["state"] == "ok").count();
+        let running = st["bulk"]
+            .as_array()
+            .map(|b| b.iter().filter(|j| j["state"] == "running").count())
+            .unwrap_or(0);
+        let (redundancy, note) = if n["reachable"] == true {
+            let bad: Vec<String> = local
+                .iter()
+                .filter(|d| d["state"] != "ok")
+                .map(|d| {
+                    format!(
+                        "{} {}",
+                        d["endpoint"].as_str().unwrap_or("?"),
+                        d["state"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect();
+            let r = if st["redundancy_ok"] == true {
+                "OK"
+            } else {
+                "DEGRADED"
+            };
+            (r, bad.join(", "))
+        } else {
+            (
+                "UNKNOWN",
+                format!("unreachable: {}", n["error"].as_str().unwrap_or("?")),
+            )
+        };
+        s.push_str(&format!(
+            "{:<40} {:<8} {:<10} {:>7} {:>9} {:>5}  {}\n",
+            format!(
+                "{}{}",
+                n["endpoint"].as_str().unwrap_or("(this node)"),
+                if n["local"] == true { " *" } else { "" }
+            ),
+            n["seen_as"].as_str().unwrap_or("?"),
+            redundancy,
+            st["queue"]["pending"]
+                .as_u64()
+                .map_or("-".into(), |q| q.to_string()),
+            if n["reachable"] == true {
+                format!("{ok}/{}", local.len())
+            } else {
+                "-".into()
+            },
+            running,
+            note,
+        ));
+    }
+    s.push_str(&format!(
+        "\nCluster redundancy: {}  (* = the node asked; DRIVES OK counts each node's own drives)\n",
+        if v["redundancy_ok"] == true {
+            "OK"
+        } else {
+            "DEGRADED"
+        }
+    ));
+    s
 }
 
 fn mib(v: &Value) -> String {

@@ -1,5 +1,6 @@
 //! What this node knows of healing, for the admin API: scanner counters, bulk heals in
-//! progress (per replaced drive), and the state of every drive. Plain counters and
+//! progress (per replaced drive), the state of every drive, and the nodes of the deployment
+//! with their reachability as this node sees it ([`crate::Store::nodes`]). Plain counters and
 //! snapshots; it must never start or stop healing itself.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -160,6 +161,31 @@ pub struct DriveStatus {
     pub local: bool,
 }
 
+/// One node of the deployment, as [`crate::Store::nodes`] reports it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct NodeView {
+    /// `scheme://host:port` as the endpoint list names the node; `None` for a single node
+    /// whose drives are plain paths.
+    pub endpoint: Option<String>,
+    /// This node itself.
+    pub local: bool,
+    /// `online` (this node, or a peer that answers) or `offline` (a peer the liveness
+    /// probes mark unreachable).
+    pub state: &'static str,
+    /// How long a peer has been marked offline.
+    pub offline_seconds: Option<f64>,
+    /// Its drives in the endpoint list.
+    pub drives: usize,
+}
+
+/// `scheme://host:port` of a drive endpoint URL (`http://h:9000/data1` → `http://h:9000`);
+/// `None` for a plain path.
+pub fn node_base(endpoint: &str) -> Option<String> {
+    let (scheme, rest) = endpoint.split_once("://")?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    (!authority.is_empty()).then(|| format!("{scheme}://{authority}"))
+}
+
 /// What this node knows of healing. See the admin API contract.
 #[derive(Clone, Debug, Serialize)]
 pub struct HealStatus {
@@ -288,8 +314,63 @@ impl crate::Store {
         .unwrap_or(false)
     }
 
+    /// Every node of the deployment in endpoint order (first appearance), with its
+    /// reachability as this node sees it. Cheap: no drive is asked.
+    pub fn nodes(&self) -> Vec<NodeView> {
+        let mut out: Vec<NodeView> = Vec::new();
+        let served = &self.inner.node.served;
+        let drives = self.inner.sets.iter().flat_map(|s| s.drives.iter());
+        for (i, d) in drives.enumerate() {
+            let base = node_base(d.endpoint());
+            let local = served.get(i).is_some_and(Option::is_some);
+            if let Some(n) = out.iter_mut().find(|n| n.endpoint == base) {
+                n.drives += 1;
+                n.local |= local;
+                continue;
+            }
+            out.push(NodeView {
+                endpoint: base,
+                local,
+                state: "online",
+                offline_seconds: None,
+                drives: 1,
+            });
+        }
+        for n in out.iter_mut().filter(|n| !n.local) {
+            let name = n
+                .endpoint
+                .as_deref()
+                .and_then(|e| e.split_once("://"))
+                .map(|(_, a)| a.to_owned());
+            let state = name.and_then(|a| self.inner.liveness.node(&a).map(|l| l.state()));
+            if let Some(crate::drive::liveness::NodeState::Offline { since, .. }) = state {
+                n.state = "offline";
+                n.offline_seconds = Some(since.elapsed().as_secs_f64());
+            }
+        }
+        out
+    }
+
     /// Asks the scanner for a full cycle now (after the one running, if any).
     pub fn scan_now(&self) {
         self.inner.heal.scan_now.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::node_base;
+
+    #[test]
+    fn node_base_is_scheme_and_authority() {
+        assert_eq!(
+            node_base("http://127.0.0.1:9000/tmp/n1/d1").as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert_eq!(
+            node_base("https://node2.tessera:9000").as_deref(),
+            Some("https://node2.tessera:9000")
+        );
+        assert_eq!(node_base("/data/d1"), None);
     }
 }

@@ -25,9 +25,16 @@ pub struct BenchArgs {
     /// selected by --ops (the form of earlier versions).
     #[arg(value_enum)]
     pub workload: Option<Workload>,
-    /// S3 endpoint, `http://HOST:PORT`.
+    /// S3 endpoint, `http://HOST:PORT` or `https://HOST:PORT`.
     #[arg(long)]
     pub endpoint: String,
+    /// https: a PEM file of CA certificates trusted besides the system's roots (default:
+    /// AWS_CA_BUNDLE).
+    #[arg(long, value_name = "FILE")]
+    pub ca_bundle: Option<std::path::PathBuf>,
+    /// https: do not verify the server's certificate at all (warns on stderr).
+    #[arg(long)]
+    pub insecure: bool,
     /// Access key (default: TESSERA_ROOT_USER, then AWS_ACCESS_KEY_ID, then MINIO_ROOT_USER,
     /// then the development key).
     #[arg(long)]
@@ -190,8 +197,10 @@ impl Mix {
 /// The settings of one bench run.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
-    /// `http://HOST:PORT`.
+    /// `http://HOST:PORT` or `https://HOST:PORT`.
     pub endpoint: String,
+    /// Whom to trust over https (`--ca-bundle`, `AWS_CA_BUNDLE`, `--insecure`).
+    pub trust: super::tls::ClientTrust,
     /// Access key.
     pub access_key: String,
     /// Secret key.
@@ -245,6 +254,7 @@ impl BenchOptions {
     pub fn new(endpoint: &str, access_key: &str, secret_key: &str) -> Self {
         BenchOptions {
             endpoint: endpoint.to_string(),
+            trust: super::tls::ClientTrust::default(),
             access_key: access_key.to_string(),
             secret_key: secret_key.to_string(),
             region: "us-east-1".to_string(),
@@ -274,6 +284,8 @@ impl BenchOptions {
         args: &BenchArgs,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, InvalidFlag> {
+        let trust =
+            super::tls::ClientTrust::from_flags(args.ca_bundle.clone(), args.insecure, &env);
         let (access_key, secret_key) =
             credentials(args.access_key.clone(), args.secret_key.clone(), env);
         let default_size = match args.workload {
@@ -283,6 +295,7 @@ impl BenchOptions {
         };
         let opts = BenchOptions {
             endpoint: args.endpoint.clone(),
+            trust,
             access_key,
             secret_key,
             region: args.region.clone(),

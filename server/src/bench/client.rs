@@ -1,5 +1,5 @@
 //! The bench's HTTP side: one keep-alive HTTP/1.1 connection pool (hyper-util's legacy
-//! client, `TCP_NODELAY`) shared by every worker, and the few S3 requests the bench sends
+//! client, `TCP_NODELAY`, TLS by [`super::tls`] for `https://` endpoints) shared by every worker, and the few S3 requests the bench sends
 //! (PUT, multipart upload, GET with a streaming body check, DELETE, DeleteObjects, a
 //! ListObjectsV2 page, create/delete bucket, the health probe), each signed by [`Signer`] and
 //! bounded by a timeout. Nothing here measures or prints.
@@ -10,6 +10,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
 use http_body_util::BodyExt as _;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -19,6 +20,7 @@ use time::OffsetDateTime;
 
 use super::payload::{BodyCheck, ObjectBody, ObjectData, VerifyError};
 use super::signer::Signer;
+use super::tls::{ClientTlsError, ClientTrust};
 
 /// How long one request may take before it counts as failed.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -102,32 +104,48 @@ pub fn encode_query_value(value: &str) -> String {
 /// Why the endpoint is unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
-    /// Not an absolute `http://host:port` URL.
-    #[error(
-        "endpoint {0:?} is not an http://HOST[:PORT] URL (https is not supported by the bench)"
-    )]
+    /// Not an absolute `http(s)://host:port` URL.
+    #[error("endpoint {0:?} is not an http://HOST[:PORT] or https://HOST[:PORT] URL")]
     Invalid(String),
+    /// The TLS trust (`--ca-bundle`, `AWS_CA_BUNDLE`) is unusable.
+    #[error(transparent)]
+    Tls(#[from] ClientTlsError),
 }
 
 /// A signed S3 client over one keep-alive pool.
 #[derive(Debug, Clone)]
 pub struct S3Client {
-    http: Client<HttpConnector, ObjectBody>,
+    http: Client<HttpsConnector<HttpConnector>, ObjectBody>,
     signer: Signer,
     /// `host[:port]` as sent in `Host` (and signed).
     host: String,
-    /// `http://host[:port]`.
+    /// `http(s)://host[:port]`.
     base: String,
 }
 
 impl S3Client {
-    /// A client for `endpoint` keeping up to `pool` idle connections.
+    /// A client for `endpoint` keeping up to `pool` idle connections; `https://` endpoints
+    /// are verified against the system's root certificates.
     pub fn new(endpoint: &str, signer: Signer, pool: usize) -> Result<Self, EndpointError> {
+        Self::with_trust(endpoint, signer, pool, &ClientTrust::default())
+    }
+
+    /// As [`S3Client::new`], trusting `trust` over `https://`.
+    pub fn with_trust(
+        endpoint: &str,
+        signer: Signer,
+        pool: usize,
+        trust: &ClientTrust,
+    ) -> Result<Self, EndpointError> {
         let uri: Uri = endpoint
             .trim_end_matches('/')
             .parse()
             .map_err(|_| EndpointError::Invalid(endpoint.to_string()))?;
-        if uri.scheme_str() != Some("http") || uri.path().len() > 1 {
+        let scheme = match uri.scheme_str() {
+            Some(s @ ("http" | "https")) => s.to_owned(),
+            _ => return Err(EndpointError::Invalid(endpoint.to_string())),
+        };
+        if uri.path().len() > 1 {
             return Err(EndpointError::Invalid(endpoint.to_string()));
         }
         let host = uri
@@ -140,11 +158,11 @@ impl S3Client {
         let http = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(pool.max(1))
             .pool_idle_timeout(Duration::from_secs(90))
-            .build(connector);
+            .build(super::tls::connector(connector, scheme == "https", trust)?);
         Ok(S3Client {
             http,
             signer,
-            base: format!("http://{host}"),
+            base: format!("{scheme}://{host}"),
             host,
         })
     }

@@ -18,6 +18,7 @@ pub mod payload;
 pub mod phase;
 pub mod report;
 pub mod signer;
+pub mod tls;
 pub mod workload;
 
 use std::io::{IsTerminal as _, Write as _};
@@ -31,6 +32,7 @@ pub use payload::{Payload, VerifyError};
 pub use phase::{run_phase, Phase};
 pub use report::{Row, Tally};
 pub use signer::Signer;
+pub use tls::{ClientTlsError, ClientTrust};
 
 /// Why the bench could not run.
 #[derive(Debug, thiserror::Error)]
@@ -146,10 +148,11 @@ pub async fn run(
     opts.validate()?;
     let max_conc = opts.concurrency.iter().copied().max().unwrap_or(1);
     let signer = Signer::new(&opts.access_key, &opts.secret_key, &opts.region);
-    let client = S3Client::new(
+    let client = S3Client::with_trust(
         &opts.endpoint,
         signer,
         max_conc.max(opts.prepare_concurrency),
+        &opts.trust,
     )?;
     let created =
         client
@@ -192,6 +195,11 @@ pub async fn run(
 /// not run or any operation failed.
 pub async fn run_cli(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut opts = BenchOptions::from_args(&args, |k| std::env::var(k).ok())?;
+    if opts.trust.insecure {
+        eprintln!(
+            "tessera bench: WARNING: --insecure: the server's TLS certificate is not verified"
+        );
+    }
     opts.progress = !args.quiet && std::io::stderr().is_terminal();
     let json = args.json;
     let mut header = !json;

@@ -7,6 +7,7 @@ mod common;
 mod sign;
 
 mod admin;
+mod admin_cli;
 mod bench;
 mod binary;
 mod buckets;
