@@ -5,7 +5,9 @@
 //! node never delays a lock and its late grants are given back, that a node liveness knows
 //! to be offline is not asked until it answers again, and that concurrent puts of
 //! one key through different nodes leave one whole version on every drive (nothing for a
-//! heal to repair) that every node reads alike.
+//! heal to repair) that every node reads alike. Fencing: a holder whose lock nodes stop
+//! keeping its lease while its write is under way is refused the commit (`LockLost`), and the
+//! old version stays.
 
 mod common;
 
@@ -16,7 +18,10 @@ use std::time::{Duration, Instant};
 
 use cluster::dlock::{DistLocker, LockConfig, LockNode, LockTable};
 use cluster::rpc::{self, RpcClient, RpcService, RpcTimeouts};
-use cluster::{NodeConfig, NodeDrives, Store, StoreConfig, StoreError};
+use cluster::{
+    BytesBody, NodeConfig, NodeDrives, PutOptions, Store, StoreConfig, StoreError,
+    WritePrecondition,
+};
 use common::rpc_node::*;
 use common::*;
 use hyper::service::service_fn;
@@ -436,4 +441,206 @@ async fn concurrent_puts_through_different_nodes_leave_one_whole_version() {
         }
     }
     drop(servers);
+}
+
+/// Serves like [`serve`], but once `fence.armed` is set and this node has granted a lock,
+/// the next metadata read turns its lock service off (every lock call answered 503: the node
+/// is alive, but no longer keeps any lease) and is itself answered only after `read_delay`.
+fn serve_fencing(
+    listener: tokio::net::TcpListener,
+    service: RpcService,
+    fence: Arc<Fence>,
+) -> RpcServer {
+    let service = Arc::new(service);
+    let task = tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            let (s, fence) = (service.clone(), fence.clone());
+            conns.spawn(async move {
+                let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let (s, fence) = (s.clone(), fence.clone());
+                    async move {
+                        let path = req.uri().path().to_owned();
+                        let armed = fence.armed.load(Ordering::SeqCst);
+                        if path.contains("/lock_") {
+                            if fence.locks_down.load(Ordering::SeqCst) {
+                                let mut r = http::Response::new(rpc::RpcResponseBody::default());
+                                *r.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                                return Ok::<_, Infallible>(r);
+                            }
+                            if armed && path.ends_with("/lock_grant") {
+                                fence.granted.store(true, Ordering::SeqCst);
+                            }
+                        } else if armed
+                            && fence.granted.load(Ordering::SeqCst)
+                            && (path.ends_with("/meta_get") || path.ends_with("/read_versions"))
+                        {
+                            fence.locks_down.store(true, Ordering::SeqCst);
+                            tokio::time::sleep(fence.read_delay).await;
+                        }
+                        Ok::<_, Infallible>(rpc::serve(&s, req).await)
+                    }
+                });
+                let b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let _ = b.serve_connection(TokioIo::new(stream), svc).await;
+            });
+        }
+    });
+    RpcServer { task }
+}
+
+/// What [`serve_fencing`] nodes share.
+#[derive(Default)]
+struct Fence {
+    armed: AtomicBool,
+    granted: AtomicBool,
+    locks_down: AtomicBool,
+    read_delay: Duration,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_writer_whose_lock_nodes_go_away_mid_write_is_refused_the_commit() {
+    // Node 0 holds 4 of the 6 drives (EC 4+2: write quorum 4), nodes 1 and 2 one each: node
+    // 0 alone could commit, but it needs a majority of the three nodes for the key lock.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut listeners = Vec::new();
+    for _ in 0..3 {
+        listeners.push(
+            tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind"),
+        );
+    }
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local addr").port())
+        .collect();
+    let homes = [0, 0, 0, 0, 1, 2];
+    let endpoints: Vec<String> = homes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let path = dir.path().join(format!("node{n}")).join(format!("d{i}"));
+            format!("http://127.0.0.1:{}{}", ports[n], path.display())
+        })
+        .collect();
+    let mut cfg = StoreConfig::new(endpoints);
+    cfg.parity = Some(2);
+    let fence = Arc::new(Fence {
+        read_delay: Duration::from_millis(1_500),
+        ..Fence::default()
+    });
+    let lease = Duration::from_millis(900);
+    let mut opening = Vec::new();
+    let mut servers = Vec::new();
+    for (n, listener) in listeners.into_iter().enumerate() {
+        let node = NodeDrives::prepare(
+            &cfg,
+            NodeConfig {
+                local_addresses: Some(vec![("127.0.0.1".to_owned(), ports[n])]),
+                internode_key: Some(internode_key()),
+                startup_wait: Duration::from_secs(20),
+                startup_poll: Duration::from_millis(50),
+                locks: LockConfig {
+                    lease,
+                    refresh: lease / 3,
+                    acquire_timeout: Duration::from_secs(5),
+                    request_timeout: Duration::from_millis(500),
+                },
+                ..NodeConfig::default()
+            },
+        )
+        .expect("node prepared");
+        let service = RpcService::new(node.served(), internode_key());
+        servers.push(if n == 0 {
+            serve(listener, service)
+        } else {
+            serve_fencing(listener, service, fence.clone())
+        });
+        let cfg = cfg.clone();
+        opening.push(tokio::spawn(Store::open_on(cfg, node)));
+    }
+    let stores: Vec<Store> =
+        tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(opening))
+            .await
+            .expect("startup in time")
+            .into_iter()
+            .map(|s| s.expect("task ran").expect("node opens"))
+            .collect();
+    let b = bucket("fenced");
+    stores[0].make_bucket(&b).await.expect("bucket made");
+    let old = data(20_000, 1);
+    let etag = put(&stores[0], &b, "k", &old).await.etag;
+
+    // The next write's lock is granted; while its precondition is read, nodes 1 and 2 stop
+    // keeping leases (their reads answer late), so the holder's refresh reaches no majority.
+    fence.armed.store(true, Ordering::SeqCst);
+    let t = Instant::now();
+    let r = stores[0]
+        .put_object(
+            &b,
+            &key("k"),
+            BytesBody::chunked(data(20_000, 2), 10_000),
+            PutOptions {
+                precondition: Some(WritePrecondition::IfMatch(etag.clone())),
+                ..PutOptions::default()
+            },
+        )
+        .await;
+    eprintln!("fenced write answered after {:?}: {r:?}", t.elapsed());
+    assert!(
+        fence.locks_down.load(Ordering::SeqCst),
+        "the lock nodes never went away mid-write"
+    );
+    assert!(
+        matches!(r, Err(StoreError::LockLost { .. })),
+        "a write whose lock was lost committed anyway: {r:?}"
+    );
+
+    // The lock nodes are back: the old version is what every node reads.
+    fence.armed.store(false, Ordering::SeqCst);
+    fence.locks_down.store(false, Ordering::SeqCst);
+    for s in &stores {
+        assert_eq!(get(s, &b, "k").await.as_deref(), Ok(&old[..]));
+        assert_eq!(s.head_object(&b, &key("k")).await.expect("head").etag, etag);
+    }
+    drop(stores);
+    drop(servers);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_holder_knows_when_its_lock_is_lost() {
+    let mut nodes = lock_nodes(3).await;
+    let lease = 600;
+    let holder = nodes.locker(0, cfg(lease, 2_000));
+    let g = holder.lock("bucket/k").await.expect("locked");
+    // Refreshed on a majority: held well past its first lease.
+    tokio::time::sleep(Duration::from_millis(2 * lease)).await;
+    assert!(g.lease().is_held(), "a refreshed lock is held");
+    assert!(g.ensure_held().is_ok());
+    // The other nodes go away: the next refresh reaches no majority.
+    nodes.servers[1] = None;
+    nodes.servers[2] = None;
+    let gone = Instant::now();
+    while g.lease().is_held() {
+        assert!(
+            gone.elapsed() < Duration::from_millis(lease + 1_000),
+            "still held {:?} after the majority went away",
+            gone.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eprintln!(
+        "lock known lost {:?} after its majority went away",
+        gone.elapsed()
+    );
+    assert!(
+        gone.elapsed() <= Duration::from_millis(lease),
+        "lost only after {:?}: a lease may have run out on the nodes first",
+        gone.elapsed()
+    );
+    assert!(matches!(
+        g.ensure_held(),
+        Err(StoreError::LockLost { resource }) if resource == "bucket/k"
+    ));
 }
