@@ -2,6 +2,10 @@
 //! (a key is listed when a read quorum of drives agrees on a present version — exactly the
 //! objects a GET would return) and across sets, with prefix, delimiter (common prefixes,
 //! skipped over in one seek), start-after and max-keys. Reads only; never touches shards.
+//! A listing must never silently omit a key it cannot settle: a key whose votes reach no
+//! quorum either way is dropped only when the drives that answered prove no acknowledged
+//! write can hold it (quorum intersection); otherwise it is read again on its own, and
+//! still unsettled, the page fails with `ReadQuorum` (503 SlowDown), as a GET would.
 
 use std::collections::VecDeque;
 use std::ops::Bound;
@@ -11,6 +15,7 @@ use futures::future::join_all;
 
 use crate::metastore::{prefix_successor, Entries, ScanRange, Table};
 use crate::names::BucketName;
+use crate::object::{read_records, settle};
 use crate::record::{object_prefix, VersionRecord};
 use crate::set::ErasureSet;
 use crate::types::{ListPage, ListQuery};
@@ -21,6 +26,8 @@ const SCAN_BATCH: usize = 1000;
 /// Settled entries of one set, in key order, from a movable cursor.
 struct SetScanner {
     set: Arc<ErasureSet>,
+    /// The bucket listed (scan keys are `bucket/key`).
+    bucket: String,
     cursor: Bound<Vec<u8>>,
     end: Bound<Vec<u8>>,
     buffer: VecDeque<(Vec<u8>, VersionRecord)>,
@@ -103,9 +110,14 @@ impl SetScanner {
                     }
                 }
             }
-            // A key without quorum either way is not listed (a GET would fail on it).
-            if let Some(record) = settle_light(&answers, &here, quorum) {
-                self.buffer.push_back((key.to_vec(), record));
+            match settle_light(&answers, &here, quorum, self.set.write_quorum()) {
+                Light::Present(record) => self.buffer.push_back((key.to_vec(), *record)),
+                Light::Absent => {}
+                Light::Unsettled => {
+                    if let Some(record) = self.settle_alone(key).await? {
+                        self.buffer.push_back((key.to_vec(), record));
+                    }
+                }
             }
         }
         let bound = bound.map(<[u8]>::to_vec);
@@ -115,6 +127,53 @@ impl SetScanner {
         }
         Ok(())
     }
+}
+
+impl SetScanner {
+    /// Reads one key the scan could not settle again, from every drive (as a GET does):
+    /// its settled version, `None` when it settles as absent, `ReadQuorum` when it still
+    /// cannot be settled and an acknowledged write could hold it.
+    async fn settle_alone(&self, full_key: &[u8]) -> Result<Option<VersionRecord>, StoreError> {
+        let key = full_key
+            .get(self.bucket.len() + 1..)
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        let records = read_records(&self.set, &self.bucket, &key).await;
+        match settle(&records, self.set.read_quorum()) {
+            Ok(settled) => Ok(settled.map(|s| s.record)),
+            Err(e) => {
+                let mut counts: Vec<(&str, usize)> = Vec::new();
+                for v in records
+                    .iter()
+                    .filter_map(|r| r.as_ref().ok().and_then(Option::as_ref))
+                {
+                    match counts.iter_mut().find(|c| c.0 == v.version_id) {
+                        Some(c) => c.1 += 1,
+                        None => counts.push((&v.version_id, 1)),
+                    }
+                }
+                let silent = records.iter().filter(|r| r.is_err()).count();
+                let best = counts.iter().map(|c| c.1).max().unwrap_or(0);
+                if best + silent >= self.set.write_quorum() {
+                    tracing::warn!(key = %key, error = %e, "list: a key the drives disagree on cannot be settled; failing the page");
+                    Err(e)
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+}
+
+/// What the votes of one key of a scan settle.
+enum Light {
+    /// A version with a read quorum (the newest such), decoded.
+    Present(Box<VersionRecord>),
+    /// Absent, or a version no acknowledged write can hold: not listed.
+    Absent,
+    /// No quorum either way, and a version held by too few of the answering drives could
+    /// still be an acknowledged write (its other holders did not answer): cannot be told.
+    Unsettled,
 }
 
 /// The fields of a version record that settle it (see `object::settle`), read without decoding
@@ -129,13 +188,16 @@ struct Vote<'a> {
 /// `object::settle` for one key of a scan, from each drive's raw record (`None`: absent on an
 /// answering drive; a slot whose drive failed, `answers[i] == None`, does not vote). Only the
 /// version id and time of each vote are decoded; the whole record is decoded once, from the
-/// first holder of the settled version (the record `settle` would return). `None` when the
-/// key settles as absent or has no quorum either way.
+/// first holder of the settled version (the record `settle` would return). Without a
+/// quorum for any version, the key is [`Light::Absent`] only when no version's votes plus
+/// the silent slots (failed drives, undecodable records) reach `write_quorum`: an
+/// acknowledged write is on at least `write_quorum` drives, so it would show.
 fn settle_light(
     answers: &[Option<&Entries>],
     raw: &[Option<&[u8]>],
     quorum: usize,
-) -> Option<VersionRecord> {
+    write_quorum: usize,
+) -> Light {
     // Absent and failed slots never reach a quorum for a version; either way the key is
     // not listed unless one version has a quorum.
     let votes: Vec<Option<Vote<'_>>> = answers
@@ -154,15 +216,32 @@ fn settle_light(
             None => groups.push((&v.version_id, v.mod_time_ns, 1)),
         }
     }
-    let (vid, _, _) = groups
+    let winner = groups
         .iter()
         .filter(|g| g.2 >= quorum)
-        .max_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)))?;
+        .max_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
+    let Some((vid, _, _)) = winner else {
+        let absent = answers
+            .iter()
+            .zip(raw)
+            .filter(|(a, r)| a.is_some() && r.is_none())
+            .count();
+        let voted = groups.iter().map(|g| g.2).sum::<usize>();
+        let silent = answers.len() - absent - voted;
+        let best = groups.iter().map(|g| g.2).max().unwrap_or(0);
+        return if best + silent >= write_quorum {
+            Light::Unsettled
+        } else {
+            Light::Absent
+        };
+    };
     votes
         .iter()
         .zip(raw)
         .filter(|(v, _)| v.as_ref().is_some_and(|v| v.version_id == *vid))
         .find_map(|(_, r)| r.and_then(|b| VersionRecord::decode(b).ok()))
+        // The winner's record does not decode anywhere: read the key on its own.
+        .map_or(Light::Unsettled, |r| Light::Present(Box::new(r)))
 }
 
 /// The common prefix of `key` (relative to the bucket) under `prefix`/`delimiter`, if any.
@@ -217,6 +296,7 @@ pub(crate) async fn list_objects(
         .iter()
         .map(|set| SetScanner {
             set: set.clone(),
+            bucket: bucket.to_owned(),
             cursor: start.clone(),
             end: end.clone(),
             buffer: VecDeque::new(),
