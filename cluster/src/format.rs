@@ -2,7 +2,10 @@
 //! belongs to, its own id, and its slot in the layout. Decides at start which drives to
 //! trust, which fresh ones to format, and which to refuse (foreign deployment, wrong slot,
 //! data without a format, duplicated identity), and — with drives on several nodes — when a
-//! node may proceed ([`plan_startup`]). Pure decisions; the drive does the I/O.
+//! node may proceed ([`plan_startup`]). Pure decisions; the drive does the I/O. A blank
+//! directory where a disk of its own was mounted is refused by [`mount`].
+
+pub mod mount;
 
 use serde::{Deserialize, Serialize};
 

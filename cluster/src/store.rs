@@ -208,6 +208,16 @@ impl Store {
                         let Some(d) = node.served[i].clone() else {
                             continue;
                         };
+                        let all = node.served.clone();
+                        let verdict = tokio::task::spawn_blocking(move || {
+                            crate::format::mount::check_blank(&all, i)
+                        })
+                        .await;
+                        if let Ok(crate::format::mount::BlankDrive::Unmounted(reason)) = verdict {
+                            tracing::error!(%reason, "refusing to format a blank drive directory");
+                            unformattable.push((i, reason));
+                            continue;
+                        }
                         let root = d.root().to_path_buf();
                         let res = tokio::task::spawn_blocking(move || {
                             LocalDrive::write_format(&root, &f)
@@ -237,6 +247,7 @@ impl Store {
             let name = names[i].clone();
             let served = node.served[i].clone();
             let remote = remotes[i].clone();
+            let all = node.served.clone();
             async move {
                 let Some(served) = served else {
                     return match remote {
@@ -251,6 +262,10 @@ impl Store {
                     let format = match d {
                         Decision::Use(f) => f,
                         Decision::Format(f) => {
+                            use crate::format::mount::{check_blank, BlankDrive};
+                            if let BlankDrive::Unmounted(r) = check_blank(&all, i) {
+                                return Err(format!("not formatted: {r}"));
+                            }
                             LocalDrive::write_format(&path, &f).map_err(|e| e.to_string())?;
                             f
                         }
@@ -305,6 +320,7 @@ impl Store {
         if !replaced.is_empty() {
             store.restore_buckets(&replaced).await;
         }
+        store.remember_mounts().await;
         store.open_heal_queue(&replaced).await;
         Ok(store)
     }

@@ -86,6 +86,9 @@ pub(crate) struct HealState {
     /// Local drives (global index) formatted at open while the deployment existed:
     /// bulk-healed once the background work starts.
     pub replaced_at_open: Mutex<Vec<usize>>,
+    /// Local drives (global index) refused as an unmounted disk, logged once until cleared
+    /// (see [`crate::format::mount`]).
+    pub unmounted: Mutex<std::collections::BTreeSet<usize>>,
 }
 
 /// Counters of a walk as the admin API shows them.
@@ -153,7 +156,9 @@ pub struct BulkStatus {
 #[derive(Clone, Debug, Serialize)]
 pub struct DriveStatus {
     pub endpoint: String,
-    /// `ok`, `offline`, `healing` (a bulk heal runs onto it) or `blank` (no format yet).
+    /// `ok`, `offline`, `healing` (a bulk heal runs onto it), `blank` (no format yet) or
+    /// `unmounted` (a blank directory where a disk of its own was mounted: refused, see
+    /// [`crate::format::mount`]; this node's drives only).
     pub state: &'static str,
     /// `set/index`.
     pub slot: String,
@@ -273,7 +278,13 @@ impl crate::Store {
             let state = match info {
                 _ if healing => "healing",
                 Ok(info) if info.online && info.format.is_some() => "ok",
-                _ if local && self.local_drive_blank(*i).await => "blank",
+                _ if local && self.local_drive_blank(*i).await => {
+                    if self.drive_unmounted(*i).await {
+                        "unmounted"
+                    } else {
+                        "blank"
+                    }
+                }
                 _ if local => "offline",
                 // A peer's drive that answers without a format: its node formats it.
                 Ok(info) if info.online => "blank",

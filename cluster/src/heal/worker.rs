@@ -202,6 +202,10 @@ impl Store {
                 _ => continue,
             };
             drop(probe);
+            // A blank directory where a disk of its own was mounted is not formatted.
+            if !self.blank_drive_may_be_formatted(i).await {
+                continue;
+            }
             let format = FormatRecord {
                 version: FORMAT_VERSION,
                 deployment_id: self.inner.deployment_id.clone(),
