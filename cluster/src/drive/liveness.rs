@@ -4,8 +4,8 @@
 //! does the heartbeat: while a node is online, one background task per node probes it every
 //! probe interval ([`probe_max`]) under a short limit ([`heartbeat_timeout`]), and
 //! [`HEARTBEAT_FAILURES`] unanswered probes in a row mark it offline (a frozen node is found
-//! within a few intervals, not after a call's own timeout; a slow but answering node never
-//! flaps). Going offline also fails every call still in flight to the node at once
+//! within a few intervals, not after a call's own timeout); a probe counts as answered when
+//! the node answered any call meanwhile, so a slow but answering node never flaps. Going offline also fails every call still in flight to the node at once
 //! ([`NodeLiveness::went_offline`], raced against each call by the RPC client). While it is
 //! offline every call to any of its drives fails at once with `DriveError::Offline` (no
 //! network, no per-request timeout), and one background task probes the node with jittered
@@ -115,6 +115,14 @@ pub struct NodeLiveness {
     offline_at: watch::Sender<u64>,
     /// Whether the heartbeat task was started.
     heartbeat: std::sync::atomic::AtomicBool,
+    /// When the node last answered a call (any answer it sent itself), in [`clock_ms`].
+    last_answer: AtomicU64,
+}
+
+/// Milliseconds since this process first asked (a monotonic clock for atomics).
+fn clock_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    u64::try_from(START.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// One store's view of the liveness of its peer nodes: their states, and a subscription
@@ -228,6 +236,7 @@ impl NodeLiveness {
             listeners: Mutex::new(Vec::new()),
             offline_at: watch::Sender::new(0),
             heartbeat: std::sync::atomic::AtomicBool::new(false),
+            last_answer: AtomicU64::new(0),
         });
         map.insert(base.to_owned(), Arc::downgrade(&l));
         l
@@ -284,10 +293,16 @@ impl NodeLiveness {
         }
     }
 
+    /// Records that the node answered a call (success or an error it sent itself).
+    pub(crate) fn answered(&self) {
+        self.last_answer.fetch_max(clock_ms(), Ordering::Relaxed);
+    }
+
     /// Starts this node's heartbeat (once per node and process; needs a tokio runtime):
     /// while the node is online, a lock-table call nobody holds a lock for goes to it every
     /// probe interval, and [`HEARTBEAT_FAILURES`] unanswered ones in a row (each within
-    /// [`heartbeat_timeout`]) mark it offline. Any answer at all counts as alive.
+    /// [`heartbeat_timeout`], and no other call answered meanwhile) mark it offline. Any
+    /// answer at all counts as alive.
     pub(crate) fn ensure_heartbeat(self: &Arc<Self>, client: &RpcClient) {
         if self.heartbeat.load(Ordering::Relaxed) || self.heartbeat.swap(true, Ordering::SeqCst) {
             return;
@@ -316,8 +331,11 @@ impl NodeLiveness {
                     Some(l) => l.epoch.load(Ordering::SeqCst),
                 };
                 let limit = heartbeat_timeout(interval);
+                let started = clock_ms();
                 let answered = tokio::time::timeout(limit, probe()).await.unwrap_or(false);
                 let Some(l) = weak.upgrade() else { return };
+                // A node that answered any call meanwhile is alive, however late the probe.
+                let answered = answered || l.last_answer.load(Ordering::Relaxed) >= started;
                 if answered || !l.is_online() || l.epoch.load(Ordering::SeqCst) != epoch {
                     failures = 0;
                     continue;

@@ -342,7 +342,7 @@ impl RpcClient {
     }
 
     /// Runs `call` unless liveness marks `t`'s node offline meanwhile: then it fails at once
-    /// with `Transport`. Starts the node's heartbeat (once).
+    /// with `Transport`. Starts the node's heartbeat (once), and tells it of every answer.
     async fn watched<T>(
         &self,
         t: &Target,
@@ -351,11 +351,15 @@ impl RpcClient {
         let live = NodeLiveness::for_node(&t.base);
         live.ensure_heartbeat(self);
         let cut = live.went_offline();
-        tokio::select! {
+        let r = tokio::select! {
             biased;
             r = call => r,
             () = cut => Err(Self::offline(t, "node marked offline while the call was in flight")),
+        };
+        if !matches!(r, Err(RpcError::Transport(_))) {
+            live.answered();
         }
+        r
     }
 
     /// Reads a response body; each frame must come within `idle`. `expect` caps (and, for
