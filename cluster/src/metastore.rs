@@ -49,6 +49,9 @@ impl Table {
     }
 }
 
+/// A value and the value it links to, if any (see [`MetaStore::get_linked`]).
+pub type Linked = (Vec<u8>, Option<Vec<u8>>);
+
 /// Key-value pairs in key order, as a scan returns them.
 pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -153,6 +156,30 @@ impl MetaStore {
         let tx = self.db.begin_read().map_err(meta_err)?;
         let t = tx.open_table(table.def()).map_err(meta_err)?;
         Ok(t.get(key).map_err(meta_err)?.map(|v| v.value().to_vec()))
+    }
+
+    /// The value under `key` of `table` and, when `link` derives a second (table, key) from
+    /// it, the value there too, both from one snapshot.
+    pub fn get_linked(
+        &self,
+        table: Table,
+        key: &[u8],
+        link: impl FnOnce(&[u8]) -> Option<(Table, Vec<u8>)>,
+    ) -> Result<Option<Linked>, DriveError> {
+        let tx = self.db.begin_read().map_err(meta_err)?;
+        let t = tx.open_table(table.def()).map_err(meta_err)?;
+        let Some(first) = t.get(key).map_err(meta_err)?.map(|v| v.value().to_vec()) else {
+            return Ok(None);
+        };
+        let second = match link(&first) {
+            Some((t2, k2)) => {
+                let t2 = tx.open_table(t2.def()).map_err(meta_err)?;
+                let v = t2.get(k2.as_slice()).map_err(meta_err)?;
+                v.map(|v| v.value().to_vec())
+            }
+            None => None,
+        };
+        Ok(Some((first, second)))
     }
 
     /// Up to `range.limit` entries in key order.

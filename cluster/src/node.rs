@@ -311,4 +311,21 @@ impl Drive for ServedDrive {
     async fn meta_apply(&self, ops: Vec<MetaOp>) -> Result<(), DriveError> {
         self.drive()?.meta_apply(ops).await
     }
+
+    async fn read_version(
+        &self,
+        key: Vec<u8>,
+        inline: bool,
+    ) -> Result<Option<crate::drive::StoredVersion>, DriveError> {
+        self.drive()?.read_version(key, inline).await
+    }
+
+    async fn commit_version(
+        &self,
+        data: Option<DataMove>,
+        meta: Vec<MetaOp>,
+        key: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, DriveError> {
+        self.drive()?.commit_version(data, meta, key).await
+    }
 }

@@ -147,6 +147,22 @@ impl VersionRecord {
     }
 }
 
+/// The `Inline` table key of the shard bytes an encoded version record keeps inline, if it
+/// does (reads only the record's location).
+pub fn inline_key(record: &[u8]) -> Option<Vec<u8>> {
+    #[derive(Deserialize)]
+    struct LocationOnly {
+        location: DataLocation,
+    }
+    match serde_json::from_slice::<LocationOnly>(record)
+        .ok()?
+        .location
+    {
+        DataLocation::Inline(id) => Some(id.as_str().as_bytes().to_vec()),
+        DataLocation::Files(_) => None,
+    }
+}
+
 /// A multipart upload in progress, as one drive records it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadRecord {

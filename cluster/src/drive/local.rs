@@ -16,6 +16,7 @@ use bytes::Bytes;
 
 use super::{
     check_bucket_dir, check_file_name, DataMove, Drive, DriveInfo, ShardReader, ShardWriter,
+    StoredVersion,
 };
 use crate::format::{FormatRecord, Probe};
 use crate::metastore::{Entries, MetaOp, MetaStore, ScanRange, Table};
@@ -763,6 +764,45 @@ impl Drive for LocalDrive {
         blocking(move || {
             inner.check_online()?;
             inner.meta.apply(ops)
+        })
+        .await
+    }
+
+    async fn read_version(
+        &self,
+        key: Vec<u8>,
+        inline: bool,
+    ) -> Result<Option<StoredVersion>, DriveError> {
+        let inner = self.inner.clone();
+        blocking(move || {
+            inner.check_online()?;
+            let got = inner.meta.get_linked(Table::Objects, &key, |record| {
+                crate::record::inline_key(record)
+                    .filter(|_| inline)
+                    .map(|k| (Table::Inline, k))
+            })?;
+            Ok(got.map(|(record, inline)| StoredVersion { record, inline }))
+        })
+        .await
+    }
+
+    async fn commit_version(
+        &self,
+        data: Option<DataMove>,
+        meta: Vec<MetaOp>,
+        key: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, DriveError> {
+        let inner = self.inner.clone();
+        blocking(move || {
+            inner.check_online()?;
+            if let Some(m) = &data {
+                inner.move_data(m)?;
+            }
+            let previous = inner.meta.get(Table::Objects, &key)?;
+            if !meta.is_empty() {
+                inner.meta.apply(meta)?;
+            }
+            Ok(previous)
         })
         .await
     }

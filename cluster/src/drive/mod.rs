@@ -32,6 +32,14 @@ pub struct DataMove {
     pub data_id: DataId,
 }
 
+/// A version record as one drive holds it (`Objects` table), with the inline shard bytes it
+/// points to when it keeps them inline and they were asked for (read in the same snapshot).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredVersion {
+    pub record: Vec<u8>,
+    pub inline: Option<Vec<u8>>,
+}
+
 /// A drive's identity and state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DriveInfo {
@@ -141,6 +149,42 @@ pub trait Drive: Send + Sync + std::fmt::Debug {
 
     /// Applies `ops` in one durable transaction.
     async fn meta_apply(&self, ops: Vec<MetaOp>) -> Result<(), DriveError>;
+
+    /// Reads the version record under `key` of the `Objects` table and, with `inline`, the
+    /// inline shard bytes that record points to (one round trip for a remote drive).
+    async fn read_version(
+        &self,
+        key: Vec<u8>,
+        inline: bool,
+    ) -> Result<Option<StoredVersion>, DriveError> {
+        let Some(record) = self.meta_get(Table::Objects, key).await? else {
+            return Ok(None);
+        };
+        let inline = match crate::record::inline_key(&record).filter(|_| inline) {
+            Some(k) => self.meta_get(Table::Inline, k).await?,
+            None => None,
+        };
+        Ok(Some(StoredVersion { record, inline }))
+    }
+
+    /// [`Drive::commit`], returning what `key` of the `Objects` table held just before the
+    /// metadata transaction (one round trip for a remote drive). Callers hold the key's lock.
+    async fn commit_version(
+        &self,
+        data: Option<DataMove>,
+        meta: Vec<MetaOp>,
+        key: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, DriveError> {
+        let previous = self.meta_get(Table::Objects, key).await?;
+        self.commit(data, meta).await?;
+        Ok(previous)
+    }
+
+    /// This drive as a remote drive, so the object layer can send one request per node for
+    /// all of that node's drives ([`RemoteDrive::read_versions`]).
+    fn as_remote(&self) -> Option<&RemoteDrive> {
+        None
+    }
 }
 
 /// Checks a file name the object layer hands to a drive: `part.N` style, no separators.

@@ -1,5 +1,7 @@
 //! `RemoteDrive`: a drive on another node, reached over internode RPC (`crate::rpc`). Each
-//! `Drive` call becomes one request to the node serving the drive; staged shard files are
+//! `Drive` call becomes one request to the node serving the drive, except the node calls
+//! ([`RemoteDrive::read_versions`], [`RemoteDrive::commit_versions`]) that carry one key's
+//! record read or commit for several drives of one node in one request; staged shard files are
 //! uploaded as one streamed request body per file (a bounded queue of framed blocks, the
 //! remote fsync reported by `finish`), shard reads stream back, and an open shard reader is
 //! a handle on the remote node (reopened transparently if the node forgot it). Errors come
@@ -19,7 +21,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::liveness::{NodeLiveness, Probe};
-use super::{check_file_name, DataMove, Drive, DriveInfo, ShardReader, ShardWriter};
+use super::{check_file_name, DataMove, Drive, DriveInfo, ShardReader, ShardWriter, StoredVersion};
 use crate::endpoints::Endpoint;
 use crate::metastore::{Entries, MetaOp, ScanRange, Table};
 use crate::names::DataId;
@@ -155,6 +157,92 @@ impl RemoteDrive {
                 .unary(&self.inner.target, method, params, body),
         )
         .await
+    }
+
+    /// The node serving this drive (`http://host:port`): drives with the same base share
+    /// node calls.
+    pub fn node_base(&self) -> &str {
+        &self.inner.target.base
+    }
+
+    /// One call to the node of `drives` (all on one node, see [`Self::node_base`]) carrying
+    /// work for each: the answers in the same order, or one error for all of them when the
+    /// call itself failed.
+    async fn node_call(
+        drives: &[&RemoteDrive],
+        method: Method,
+        body: Bytes,
+    ) -> Vec<wire::SlotAnswer> {
+        let Some(first) = drives.first() else {
+            return Vec::new();
+        };
+        let r = &first.inner;
+        let target = Target {
+            base: r.target.base.clone(),
+            drive: wire::NODE_SEGMENT.to_owned(),
+            endpoint: format!("{} (node)", r.target.base),
+        };
+        let answer = first
+            .guarded(r.client.unary(&target, method, &[], Some(body)))
+            .await
+            .and_then(|b| wire::decode_answers(&b, drives.len()));
+        match answer {
+            Ok(a) => a,
+            Err(e) => drives.iter().map(|_| Err(clone_error(&e))).collect(),
+        }
+    }
+
+    /// [`Drive::read_version`] of `key` on several drives of one node, in one request.
+    pub async fn read_versions(
+        drives: &[&RemoteDrive],
+        key: Vec<u8>,
+        inline: bool,
+    ) -> Vec<Result<Option<StoredVersion>, DriveError>> {
+        let body = encode(&wire::ReadVersionsRequest {
+            drives: drives
+                .iter()
+                .map(|d| d.inner.target.drive.clone())
+                .collect(),
+            key: wire::B64(key),
+            inline,
+        });
+        let answers = match body {
+            Ok(body) => Self::node_call(drives, Method::ReadVersions, body).await,
+            Err(e) => drives.iter().map(|_| Err(clone_error(&e))).collect(),
+        };
+        answers
+            .into_iter()
+            .map(|a| a.map(|o| o.map(|(record, inline)| StoredVersion { record, inline })))
+            .collect()
+    }
+
+    /// [`Drive::commit_version`] on several drives of one node (each with its own data
+    /// move and ops), in one request.
+    pub async fn commit_versions(
+        drives: &[&RemoteDrive],
+        work: Vec<(Option<DataMove>, Vec<MetaOp>)>,
+        key: Vec<u8>,
+    ) -> Vec<Result<Option<Vec<u8>>, DriveError>> {
+        let body = encode(&wire::CommitVersionsRequest {
+            key: wire::B64(key),
+            drives: drives
+                .iter()
+                .zip(work)
+                .map(|(d, (data, meta))| wire::DriveCommit {
+                    drive: d.inner.target.drive.clone(),
+                    data: data.map(Into::into),
+                    meta: meta.into_iter().map(Into::into).collect(),
+                })
+                .collect(),
+        });
+        let answers = match body {
+            Ok(body) => Self::node_call(drives, Method::CommitVersions, body).await,
+            Err(e) => drives.iter().map(|_| Err(clone_error(&e))).collect(),
+        };
+        answers
+            .into_iter()
+            .map(|a| a.map(|o| o.map(|(previous, _)| previous)))
+            .collect()
     }
 
     async fn open_handle(
@@ -590,4 +678,33 @@ impl Drive for RemoteDrive {
             .await
             .map(drop)
     }
+    async fn read_version(
+        &self,
+        key: Vec<u8>,
+        inline: bool,
+    ) -> Result<Option<StoredVersion>, DriveError> {
+        let mut got = RemoteDrive::read_versions(&[self], key, inline).await;
+        got.pop()
+            .unwrap_or_else(|| Err(DriveError::Invalid("no answer".into())))
+    }
+
+    async fn commit_version(
+        &self,
+        data: Option<DataMove>,
+        meta: Vec<MetaOp>,
+        key: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, DriveError> {
+        let mut got = RemoteDrive::commit_versions(&[self], vec![(data, meta)], key).await;
+        got.pop()
+            .unwrap_or_else(|| Err(DriveError::Invalid("no answer".into())))
+    }
+
+    fn as_remote(&self) -> Option<&RemoteDrive> {
+        Some(self)
+    }
+}
+
+/// The same error again, for every drive of a node call that failed as a whole.
+fn clone_error(e: &DriveError) -> DriveError {
+    wire::WireError::from(e).into_drive_error()
 }

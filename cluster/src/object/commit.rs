@@ -6,15 +6,15 @@
 
 use futures::future::join_all;
 
-use crate::drive::DataMove;
+use crate::drive::{DataMove, RemoteDrive};
 use crate::metastore::{MetaOp, Table};
 use crate::object::put::{discard_staged, Staged};
-use crate::object::{read_records, settle, SlotRecords};
+use crate::object::{node_groups, read_records, settle, SlotRecords};
 use crate::record::{object_key, DataLocation, VersionRecord};
 use crate::set::ErasureSet;
 use crate::store::Inner;
 use crate::types::WritePrecondition;
-use crate::StoreError;
+use crate::{DriveError, StoreError};
 
 /// The data a new version brings with it.
 #[derive(Debug)]
@@ -96,46 +96,58 @@ pub(crate) async fn commit_version_locked(
     precondition: &Option<WritePrecondition>,
     extra: &ExtraOps<'_>,
 ) -> Result<(), StoreError> {
-    let previous = read_records(set, bucket, key).await;
-    check_precondition(&previous, set.read_quorum(), precondition)?;
+    if precondition.is_some() {
+        let current = read_records(set, bucket, key).await;
+        check_precondition(&current, set.read_quorum(), precondition)?;
+    }
     let okey = object_key(bucket, key);
     let data_id = record.location.data_id().clone();
     // Fencing: a writer whose key lock was lost meanwhile must not commit.
     store.locks.ensure_held(&format!("{bucket}/{key}"))?;
 
-    let commits = set.drives.iter().enumerate().map(|(slot, drive)| {
-        let mut ops = vec![MetaOp::Put {
-            table: Table::Objects,
-            key: okey.clone(),
-            value: record.for_slot(slot).encode(),
-        }];
-        let mut mv = None;
-        if let NewData::Staged(st) = &data {
-            match &st.inline {
-                Some(shards) => ops.push(MetaOp::Put {
-                    table: Table::Inline,
-                    key: data_id.as_str().as_bytes().to_vec(),
-                    value: shards[record.erasure.shard_of_slot(slot)].clone(),
-                }),
-                None => {
-                    mv = Some(DataMove {
-                        tmp: st.tmp.clone(),
-                        bucket: bucket.to_owned(),
-                        data_id: data_id.clone(),
-                    })
+    let work: Vec<Option<(Option<DataMove>, Vec<MetaOp>)>> = (0..set.total())
+        .map(|slot| {
+            if !ok.get(slot).copied().unwrap_or(false) {
+                return None;
+            }
+            let mut ops = vec![MetaOp::Put {
+                table: Table::Objects,
+                key: okey.clone(),
+                value: record.for_slot(slot).encode(),
+            }];
+            let mut mv = None;
+            if let NewData::Staged(st) = &data {
+                match &st.inline {
+                    Some(shards) => ops.push(MetaOp::Put {
+                        table: Table::Inline,
+                        key: data_id.as_str().as_bytes().to_vec(),
+                        value: shards[record.erasure.shard_of_slot(slot)].clone(),
+                    }),
+                    None => {
+                        mv = Some(DataMove {
+                            tmp: st.tmp.clone(),
+                            bucket: bucket.to_owned(),
+                            data_id: data_id.clone(),
+                        })
+                    }
                 }
             }
-        }
-        ops.extend((extra.commit)(slot));
-        let go = ok.get(slot).copied().unwrap_or(false);
-        async move {
-            if !go {
-                return false;
-            }
-            drive.commit(mv, ops).await.is_ok()
-        }
-    });
-    let committed: Vec<bool> = join_all(commits).await;
+            ops.extend((extra.commit)(slot));
+            Some((mv, ops))
+        })
+        .collect();
+    let results = commit_all(set, &okey, work).await;
+    let committed: Vec<bool> = results.iter().map(|r| matches!(r, Some(Ok(_)))).collect();
+    // What each committed drive held before: undo puts it back, cleanup removes its data.
+    let previous: SlotRecords = results
+        .into_iter()
+        .map(|r| match r {
+            Some(Ok(Some(bytes))) => VersionRecord::decode(&bytes).map(Some),
+            Some(Ok(None)) => Ok(None),
+            Some(Err(e)) => Err(e),
+            None => Err(DriveError::Offline("not written".into())),
+        })
+        .collect();
     let n_ok = committed.iter().filter(|c| **c).count();
     if let NewData::Staged(st) = &data {
         if st.inline.is_none() {
@@ -179,6 +191,46 @@ pub(crate) async fn commit_version_locked(
         store.heal_queue.push(bucket, key);
     }
     Ok(())
+}
+
+/// Runs each slot's (data move, ops), where given, as [`Drive::commit_version`] of `key`:
+/// one request per remote node for all of its drives. Per slot: `None` where nothing was
+/// asked, else the drive's outcome with what `key` held before.
+async fn commit_all(
+    set: &ErasureSet,
+    key: &[u8],
+    mut work: Vec<Option<(Option<DataMove>, Vec<MetaOp>)>>,
+) -> Vec<Option<Result<Option<Vec<u8>>, DriveError>>> {
+    let calls = node_groups(set).into_iter().map(|group| {
+        let slots: Vec<usize> = group.into_iter().filter(|&s| work[s].is_some()).collect();
+        let items: Vec<(Option<DataMove>, Vec<MetaOp>)> =
+            slots.iter().filter_map(|&s| work[s].take()).collect();
+        let remotes: Option<Vec<&RemoteDrive>> = slots
+            .iter()
+            .map(|&s| set.drives[s].as_remote())
+            .collect::<Option<Vec<_>>>()
+            .filter(|r| r.len() > 1);
+        let key = key.to_vec();
+        async move {
+            let answers = match remotes {
+                Some(r) => RemoteDrive::commit_versions(&r, items, key).await,
+                None => {
+                    let each = slots
+                        .iter()
+                        .zip(items)
+                        .map(|(&s, (mv, ops))| set.drives[s].commit_version(mv, ops, key.clone()));
+                    join_all(each).await
+                }
+            };
+            slots.into_iter().zip(answers).collect::<Vec<_>>()
+        }
+    });
+    let mut out: Vec<Option<Result<Option<Vec<u8>>, DriveError>>> =
+        (0..set.total()).map(|_| None).collect();
+    for (slot, r) in join_all(calls).await.into_iter().flatten() {
+        out[slot] = Some(r);
+    }
+    out
 }
 
 /// Restores the previous record on every drive that committed `record`, and removes the

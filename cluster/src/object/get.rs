@@ -355,6 +355,9 @@ impl ObjectReader {
             Some(p) => p,
             None => return Source::Failed,
         };
+        if let Some(Some(bytes)) = self.settled.inline.get(slot) {
+            return Source::Inline(bytes.clone());
+        }
         match &self.record().location {
             DataLocation::Inline(id) => match drive
                 .meta_get(Table::Inline, id.as_str().as_bytes().to_vec())

@@ -7,29 +7,101 @@ pub mod delete;
 pub mod get;
 pub mod put;
 
-use futures::future::join_all;
+use std::sync::Arc;
 
-use crate::metastore::Table;
-use crate::record::{object_key, VersionRecord};
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt as _};
+
+use crate::drive::{Drive, RemoteDrive, StoredVersion};
+use crate::record::{object_key, DataLocation, VersionRecord};
 use crate::set::ErasureSet;
 use crate::{DriveError, StoreError};
 
 /// What each drive (by slot) holds for one key.
 pub(crate) type SlotRecords = Vec<Result<Option<VersionRecord>, DriveError>>;
 
-/// Reads the key's version record from every drive of the set, concurrently.
-pub(crate) async fn read_records(set: &ErasureSet, bucket: &str, key: &str) -> SlotRecords {
-    let k = object_key(bucket, key);
-    join_all(set.drives.iter().map(|d| {
-        let k = k.clone();
-        async move {
-            match d.meta_get(Table::Objects, k).await? {
-                Some(bytes) => VersionRecord::decode(&bytes).map(Some),
-                None => Ok(None),
-            }
+/// Answers of one group of drives: (slot, what that drive holds).
+type GroupAnswers = Vec<(usize, Result<Option<StoredVersion>, DriveError>)>;
+
+/// The slots of `set` grouped by who answers them: each local drive on its own, and all the
+/// drives of one remote node together (one request per node).
+pub(crate) fn node_groups(set: &ErasureSet) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut bases: Vec<(String, usize)> = Vec::new();
+    for (slot, d) in set.drives.iter().enumerate() {
+        match d.as_remote() {
+            Some(r) => match bases.iter().find(|(b, _)| b == r.node_base()) {
+                Some(&(_, g)) => groups[g].push(slot),
+                None => {
+                    bases.push((r.node_base().to_owned(), groups.len()));
+                    groups.push(vec![slot]);
+                }
+            },
+            None => groups.push(vec![slot]),
         }
-    }))
-    .await
+    }
+    groups
+}
+
+/// Starts reading `key`'s version record (with its inline shard when `inline`) on every
+/// drive of the set: one future per group of [`node_groups`], owning what it needs, so the
+/// ones still running after a caller is satisfied can be finished in the background.
+fn start_reads(
+    set: &ErasureSet,
+    key: &[u8],
+    inline: bool,
+) -> FuturesUnordered<BoxFuture<'static, GroupAnswers>> {
+    let futs = FuturesUnordered::new();
+    for group in node_groups(set) {
+        let key = key.to_vec();
+        let drives: Vec<Arc<dyn Drive>> = group.iter().map(|&s| set.drives[s].clone()).collect();
+        futs.push(Box::pin(async move {
+            let remotes: Option<Vec<RemoteDrive>> = drives
+                .iter()
+                .map(|d| d.as_remote().cloned())
+                .collect::<Option<Vec<_>>>()
+                .filter(|r| r.len() > 1);
+            let answers = match remotes {
+                Some(r) => {
+                    let refs: Vec<&RemoteDrive> = r.iter().collect();
+                    RemoteDrive::read_versions(&refs, key, inline).await
+                }
+                None => {
+                    let mut out = Vec::with_capacity(drives.len());
+                    for d in &drives {
+                        out.push(d.read_version(key.clone(), inline).await);
+                    }
+                    out
+                }
+            };
+            group.into_iter().zip(answers).collect()
+        }) as BoxFuture<'static, GroupAnswers>);
+    }
+    futs
+}
+
+fn decode(
+    v: Result<Option<StoredVersion>, DriveError>,
+) -> Result<Option<VersionRecord>, DriveError> {
+    match v? {
+        Some(sv) => VersionRecord::decode(&sv.record).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Reads the key's version record from every drive of the set, concurrently (one request
+/// per remote node).
+pub(crate) async fn read_records(set: &ErasureSet, bucket: &str, key: &str) -> SlotRecords {
+    let mut records: SlotRecords = (0..set.total())
+        .map(|_| Err(DriveError::Offline("no answer".into())))
+        .collect();
+    let mut futs = start_reads(set, &object_key(bucket, key), false);
+    while let Some(answers) = futs.next().await {
+        for (slot, a) in answers {
+            records[slot] = decode(a);
+        }
+    }
+    records
 }
 
 /// The version a read quorum agrees on.
@@ -39,6 +111,8 @@ pub(crate) struct Settled {
     pub record: VersionRecord,
     /// Per slot: whether that drive holds exactly this version.
     pub holders: Vec<bool>,
+    /// Per slot: the inline shard bytes read with the record (holders only; may be absent).
+    pub inline: Vec<Option<Arc<Vec<u8>>>>,
 }
 
 /// Settles the current version from per-drive answers: the version (or absence) held by at
@@ -64,12 +138,13 @@ pub(crate) fn settle(records: &SlotRecords, quorum: usize) -> Result<Option<Sett
         .filter(|g| g.2 >= quorum)
         .max_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
     if let Some(&(vid, _, _, rec)) = best {
-        let holders = records
+        let holders: Vec<bool> = records
             .iter()
             .map(|r| matches!(r, Ok(Some(v)) if v.version_id == vid))
             .collect();
         return Ok(Some(Settled {
             record: rec.clone(),
+            inline: vec![None; holders.len()],
             holders,
         }));
     }
@@ -80,12 +155,205 @@ pub(crate) fn settle(records: &SlotRecords, quorum: usize) -> Result<Option<Sett
     Err(StoreError::ReadQuorum { ok, need: quorum })
 }
 
-/// Reads and settles; `NoSuchKey` when the key settles as absent.
+/// Whether the drives that answered so far settle the read without waiting for the rest:
+/// at least a write quorum of them answered, every one without error, and all hold the same
+/// version (inline, with at least K of its shards read along) or all hold nothing. Any
+/// acknowledged write reached a write quorum, and two write quorums always share a drive
+/// (`write_quorum` > n/2), so no acknowledged write newer than that version can exist; an
+/// in-flight one on fewer drives would not settle in a full read either. Agreement of only
+/// a read quorum is not enough (a write in flight on the other half could win a later read).
+fn settled_early(
+    answered: &[Option<Result<Option<VersionRecord>, DriveError>>],
+    inline: &[Option<Arc<Vec<u8>>>],
+    write_quorum: usize,
+    data: usize,
+) -> Option<Option<Settled>> {
+    let n = answered.iter().filter(|a| a.is_some()).count();
+    if n < write_quorum || n == answered.len() {
+        return None;
+    }
+    let mut first: Option<&VersionRecord> = None;
+    let mut absent = 0;
+    for a in answered.iter().flatten() {
+        match a {
+            Err(_) => return None,
+            Ok(None) => absent += 1,
+            Ok(Some(v)) => match first {
+                None => first = Some(v),
+                Some(f) if f.version_id == v.version_id => {}
+                Some(_) => return None,
+            },
+        }
+    }
+    match first {
+        None => Some(None),
+        Some(_) if absent > 0 => None,
+        Some(v) => {
+            let shards = inline.iter().filter(|i| i.is_some()).count();
+            if !matches!(v.location, DataLocation::Inline(_)) || shards < data {
+                return None;
+            }
+            Some(Some(Settled {
+                record: v.clone(),
+                holders: answered.iter().map(Option::is_some).collect(),
+                inline: inline.to_vec(),
+            }))
+        }
+    }
+}
+
+/// Reads and settles the current version for a GET or HEAD, with the inline shards of a
+/// small object read along; returns as soon as the answers so far settle it
+/// ([`settled_early`]), finishing the other requests in the background. `NoSuchKey` when the
+/// key settles as absent.
 pub(crate) async fn current_version(
     set: &ErasureSet,
     bucket: &str,
     key: &str,
 ) -> Result<Settled, StoreError> {
-    let records = read_records(set, bucket, key).await;
-    settle(&records, set.read_quorum())?.ok_or(StoreError::NoSuchKey)
+    let total = set.total();
+    let mut answered: Vec<Option<Result<Option<VersionRecord>, DriveError>>> =
+        (0..total).map(|_| None).collect();
+    let mut inline: Vec<Option<Arc<Vec<u8>>>> = vec![None; total];
+    let mut futs = start_reads(set, &object_key(bucket, key), true);
+    while let Some(answers) = futs.next().await {
+        for (slot, a) in answers {
+            let shard = a
+                .as_ref()
+                .ok()
+                .and_then(|o| o.as_ref())
+                .and_then(|sv| sv.inline.clone());
+            inline[slot] = shard.map(Arc::new);
+            answered[slot] = Some(decode(a));
+        }
+        if let Some(early) =
+            settled_early(&answered, &inline, set.write_quorum(), set.read_quorum())
+        {
+            if !futs.is_empty() {
+                // Dropping them would cut their connections; let them end on their own.
+                tokio::spawn(async move { while futs.next().await.is_some() {} });
+            }
+            return early.ok_or(StoreError::NoSuchKey);
+        }
+    }
+    let records: SlotRecords = answered
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(DriveError::Offline("no answer".into()))))
+        .collect();
+    let mut settled = settle(&records, set.read_quorum())?.ok_or(StoreError::NoSuchKey)?;
+    for (slot, shard) in inline.into_iter().enumerate() {
+        if settled.holders[slot] {
+            settled.inline[slot] = shard;
+        }
+    }
+    Ok(settled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::DataId;
+    use crate::record::{ErasureInfo, PartRef};
+
+    fn record(version: &str) -> VersionRecord {
+        VersionRecord {
+            version_id: version.into(),
+            mod_time_ns: 1,
+            size: 3,
+            etag: "e".into(),
+            meta: Default::default(),
+            checksum: None,
+            erasure: ErasureInfo {
+                data: 4,
+                parity: 4,
+                block_size: 1 << 20,
+                rotation: 0,
+                shard_index: 0,
+            },
+            location: DataLocation::Inline(DataId::generate()),
+            parts: vec![PartRef {
+                number: 1,
+                size: 3,
+                etag: "e".into(),
+                checksum: None,
+                file: "part.1".into(),
+            }],
+            multipart: false,
+        }
+    }
+
+    type Answers = Vec<Option<Result<Option<VersionRecord>, DriveError>>>;
+
+    fn shards(answered: &Answers) -> Vec<Option<Arc<Vec<u8>>>> {
+        answered
+            .iter()
+            .map(|a| matches!(a, Some(Ok(Some(_)))).then(|| Arc::new(vec![1])))
+            .collect()
+    }
+
+    /// EC 4+4: write quorum 5. Five unanimous answers settle; four (a read quorum) never do,
+    /// nor five with one disagreeing, one error or one absent, nor a version kept in files.
+    #[test]
+    fn a_read_settles_early_only_on_a_unanimous_write_quorum() {
+        let v = record("v");
+        let some = |r: &VersionRecord| Some(Ok(Some(r.clone())));
+        let mut a: Answers = (0..8).map(|_| None).collect();
+        for s in a.iter_mut().take(4) {
+            *s = some(&v);
+        }
+        assert!(
+            settled_early(&a, &shards(&a), 5, 4).is_none(),
+            "4 of 8 is not enough"
+        );
+        a[6] = some(&v);
+        let got = settled_early(&a, &shards(&a), 5, 4).and_then(|s| s);
+        let got = got.expect("5 unanimous answers settle");
+        assert_eq!(got.record.version_id, "v");
+        assert_eq!(
+            got.holders,
+            vec![true, true, true, true, false, false, true, false]
+        );
+
+        let copy = |x: &Answers| -> Answers {
+            x.iter()
+                .map(|o| {
+                    o.as_ref().map(|r| match r {
+                        Ok(v) => Ok(v.clone()),
+                        Err(_) => Err(DriveError::NotFound),
+                    })
+                })
+                .collect()
+        };
+        let mut b = copy(&a);
+        b[6] = some(&record("w"));
+        assert!(
+            settled_early(&b, &shards(&b), 5, 4).is_none(),
+            "disagreement"
+        );
+        b[6] = Some(Err(DriveError::Offline("x".into())));
+        assert!(settled_early(&b, &shards(&b), 5, 4).is_none(), "an error");
+        b[6] = Some(Ok(None));
+        assert!(settled_early(&b, &shards(&b), 5, 4).is_none(), "one absent");
+        assert!(
+            settled_early(&a, &vec![None; 8], 5, 4).is_none(),
+            "without the inline shards"
+        );
+        let mut files = v.clone();
+        files.location = DataLocation::Files(DataId::generate());
+        let f: Answers = (0..8)
+            .map(|i| (i < 5).then(|| Ok(Some(files.clone()))))
+            .collect();
+        assert!(settled_early(&f, &shards(&f), 5, 4).is_none(), "files wait");
+
+        let absent: Answers = (0..8).map(|i| (i < 5).then_some(Ok(None))).collect();
+        assert!(matches!(
+            settled_early(&absent, &shards(&absent), 5, 4),
+            Some(None)
+        ));
+        let all: Answers = (0..8).map(|_| some(&v)).collect();
+        assert!(
+            settled_early(&all, &shards(&all), 5, 4).is_none(),
+            "every drive answered: the full settle decides"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The receiving side of internode RPC: [`RpcService`] holds this node's drives and answers
 //! `/_tessera/rpc/v1/<drive>/<method>` requests by calling the same `Drive` method on the
-//! local drive. It authenticates every request before reading its body or touching a drive
+//! local drive (and `/_tessera/rpc/v1/~node/<method>` ones by calling it on each drive the
+//! request names, concurrently). It authenticates every request before reading its body or touching a drive
 //! (403 with an empty body otherwise), streams shard uploads into a `ShardWriter` frame by
 //! frame (never the whole shard in memory), and keeps open shard readers in a handle table
 //! with an idle expiry. It must never interpret object keys or decide quorum.
@@ -451,6 +452,23 @@ where
             ok_bytes(Bytes::from_static(if granted { b"1" } else { b"0" }))
         });
     }
+    let node_call = matches!(method, Method::ReadVersions | Method::CommitVersions);
+    if (segment == wire::NODE_SEGMENT) != node_call {
+        return error(&DriveError::Invalid(format!(
+            "{} is not served under {segment:?}",
+            method.as_str()
+        )));
+    }
+    if node_call {
+        let q = match wire::decode_query(req.uri().query().unwrap_or("")) {
+            Ok(q) => Query(q),
+            Err(e) => return error(&e),
+        };
+        return match node_request(state, method, &q, req.into_body()).await {
+            Ok(answers) => ok_bytes(Bytes::from(wire::encode_answers(&answers))),
+            Err(e) => error(&e),
+        };
+    }
     let Some(drive) = state.drives.get(segment).cloned() else {
         return error(&DriveError::Offline(format!(
             "this node serves no drive {segment:?}"
@@ -617,7 +635,56 @@ where
         Method::LockGrant | Method::LockRefresh | Method::LockRelease => error(
             &DriveError::Invalid("lock calls go to the lock table".into()),
         ),
+        Method::ReadVersions | Method::CommitVersions => error(&DriveError::Invalid(
+            "node calls go to the node segment".into(),
+        )),
     }
+}
+
+/// Answers a call that carries work for several of this node's drives: each drive's part
+/// runs concurrently, and each drive's outcome (or error) is its own.
+async fn node_request<B>(
+    state: &RpcService,
+    method: Method,
+    q: &Query,
+    body: B,
+) -> Result<Vec<wire::SlotAnswer>, DriveError>
+where
+    B: Body<Data = Bytes> + Send,
+    B::Error: Into<BoxError>,
+{
+    let drive =
+        |segment: &str| {
+            state.drives.get(segment).cloned().ok_or_else(|| {
+                DriveError::Offline(format!("this node serves no drive {segment:?}"))
+            })
+        };
+    if method == Method::ReadVersions {
+        let r: wire::ReadVersionsRequest = read_json(body, q).await?;
+        let key = r.key.0;
+        let calls = r.drives.iter().map(|segment| {
+            let d = drive(segment);
+            let key = key.clone();
+            async move {
+                let got = d?.read_version(key, r.inline).await?;
+                Ok(got.map(|v| (v.record, v.inline)))
+            }
+        });
+        return Ok(futures::future::join_all(calls).await);
+    }
+    let r: wire::CommitVersionsRequest = read_json(body, q).await?;
+    let key = r.key.0;
+    let calls = r.drives.into_iter().map(|c| {
+        let d = drive(&c.drive);
+        let key = key.clone();
+        async move {
+            let data = c.data.map(TryInto::try_into).transpose()?;
+            let meta = c.meta.into_iter().map(Into::into).collect();
+            let previous = d?.commit_version(data, meta, key).await?;
+            Ok(previous.map(|p| (p, None)))
+        }
+    });
+    Ok(futures::future::join_all(calls).await)
 }
 
 /// Answers one lock call from this node's table: whether it was granted / refreshed /

@@ -42,6 +42,10 @@ pub fn drive_segment(endpoint: &str) -> String {
 /// base64url alphabet, so it never names a drive.
 pub const LOCK_SEGMENT: &str = "~locks";
 
+/// The path segment of calls that carry work for several of the node's drives at once
+/// (`read_versions`, `commit_versions`); like [`LOCK_SEGMENT`], never a drive's.
+pub const NODE_SEGMENT: &str = "~node";
+
 /// The remote operations, one per `Drive` call (plus the reader handle life cycle).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -63,10 +67,12 @@ pub enum Method {
     LockGrant,
     LockRefresh,
     LockRelease,
+    ReadVersions,
+    CommitVersions,
 }
 
 impl Method {
-    const ALL: [Method; 18] = [
+    const ALL: [Method; 20] = [
         Method::Info,
         Method::CreateStaged,
         Method::Commit,
@@ -85,6 +91,8 @@ impl Method {
         Method::LockGrant,
         Method::LockRefresh,
         Method::LockRelease,
+        Method::ReadVersions,
+        Method::CommitVersions,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -107,6 +115,8 @@ impl Method {
             Method::LockGrant => "lock_grant",
             Method::LockRefresh => "lock_refresh",
             Method::LockRelease => "lock_release",
+            Method::ReadVersions => "read_versions",
+            Method::CommitVersions => "commit_versions",
         }
     }
 
@@ -431,6 +441,100 @@ pub struct CommitRequest {
 }
 
 /// `open_shard` response: the service's handle for the open file.
+/// `read_versions`: `Drive::read_version` of one key on several drives of the node.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReadVersionsRequest {
+    /// Drive path segments ([`drive_segment`]).
+    pub drives: Vec<String>,
+    pub key: B64,
+    pub inline: bool,
+}
+
+/// One drive's part of a `commit_versions` call.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DriveCommit {
+    pub drive: String,
+    pub data: Option<WireDataMove>,
+    pub meta: Vec<WireMetaOp>,
+}
+
+/// `commit_versions`: `Drive::commit_version` on several drives of the node.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CommitVersionsRequest {
+    pub key: B64,
+    pub drives: Vec<DriveCommit>,
+}
+
+/// One drive's answer in a node call: absent, a value (with an optional second value), or
+/// the drive's error.
+pub type SlotAnswer = Result<Option<(Vec<u8>, Option<Vec<u8>>)>, DriveError>;
+
+/// The binary answer of `read_versions` / `commit_versions`, one item per drive in request
+/// order: a tag byte (0 absent, 1 value, 2 value and second value, 3 error as JSON
+/// [`WireError`]), then each byte string as a 4-byte big-endian length and its bytes.
+pub fn encode_answers(answers: &[SlotAnswer]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let blob = |out: &mut Vec<u8>, b: &[u8]| {
+        out.extend_from_slice(&(b.len() as u32).to_be_bytes());
+        out.extend_from_slice(b);
+    };
+    for a in answers {
+        match a {
+            Ok(None) => out.push(0),
+            Ok(Some((v, None))) => {
+                out.push(1);
+                blob(&mut out, v);
+            }
+            Ok(Some((v, Some(w)))) => {
+                out.push(2);
+                blob(&mut out, v);
+                blob(&mut out, w);
+            }
+            Err(e) => {
+                out.push(3);
+                let j = serde_json::to_vec(&WireError::from(e)).unwrap_or_default();
+                blob(&mut out, &j);
+            }
+        }
+    }
+    out
+}
+
+/// What [`encode_answers`] wrote; exactly `n` items.
+pub fn decode_answers(mut b: &[u8], n: usize) -> Result<Vec<SlotAnswer>, DriveError> {
+    let bad = || DriveError::Invalid("malformed node answer".into());
+    fn blob<'a>(b: &mut &'a [u8]) -> Option<&'a [u8]> {
+        let len = u32::from_be_bytes(b.get(..4)?.try_into().ok()?) as usize;
+        let v = b.get(4..4 + len)?;
+        *b = &b[4 + len..];
+        Some(v)
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (&tag, rest) = b.split_first().ok_or_else(bad)?;
+        b = rest;
+        out.push(match tag {
+            0 => Ok(None),
+            1 => Ok(Some((blob(&mut b).ok_or_else(bad)?.to_vec(), None))),
+            2 => {
+                let v = blob(&mut b).ok_or_else(bad)?.to_vec();
+                let w = blob(&mut b).ok_or_else(bad)?.to_vec();
+                Ok(Some((v, Some(w))))
+            }
+            3 => {
+                let j = blob(&mut b).ok_or_else(bad)?;
+                let e: WireError = serde_json::from_slice(j).map_err(|_| bad())?;
+                Err(e.into_drive_error())
+            }
+            _ => return Err(bad()),
+        });
+    }
+    if !b.is_empty() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OpenResponse {
     pub handle: u64,
@@ -561,6 +665,27 @@ fn io_kind_from_name(name: &str) -> std::io::ErrorKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_answers_round_trip_and_reject_garbage() {
+        let answers: Vec<SlotAnswer> = vec![
+            Ok(None),
+            Ok(Some((b"rec".to_vec(), None))),
+            Ok(Some((Vec::new(), Some(vec![0, 1, 255])))),
+            Err(DriveError::Corrupt("bad".into())),
+        ];
+        let b = encode_answers(&answers);
+        let back = decode_answers(&b, 4).expect("decodes");
+        assert_eq!(back.len(), 4);
+        assert!(matches!(&back[0], Ok(None)));
+        assert!(matches!(&back[1], Ok(Some((r, None))) if r == b"rec"));
+        assert!(matches!(&back[2], Ok(Some((r, Some(w)))) if r.is_empty() && w == &[0, 1, 255]));
+        assert!(matches!(&back[3], Err(DriveError::Corrupt(m)) if m == "bad"));
+        assert!(decode_answers(&b, 5).is_err(), "too few items");
+        assert!(decode_answers(&b, 3).is_err(), "trailing bytes");
+        assert!(decode_answers(&b[..b.len() - 1], 4).is_err(), "truncated");
+        assert!(decode_answers(&[9], 1).is_err(), "unknown tag");
+    }
 
     #[test]
     fn query_round_trips_any_text() {
