@@ -533,7 +533,7 @@ pub fn cluster_table(v: &Value) -> String {
             .map(|b| b.iter().filter(|j| j["state"] == "running").count())
             .unwrap_or(0);
         let (redundancy, note) = if n["reachable"] == true {
-            let bad: Vec<String> = local
+            let mut bad: Vec<String> = local
                 .iter()
                 .filter(|d| d["state"] != "ok")
                 .map(|d| {
@@ -544,6 +544,13 @@ pub fn cluster_table(v: &Value) -> String {
                     )
                 })
                 .collect();
+            let peers_down = drives
+                .iter()
+                .filter(|d| d["local"] != true && d["state"] != "ok")
+                .count();
+            if peers_down > 0 {
+                bad.push(format!("sees {peers_down} peer drive(s) not ok"));
+            }
             let r = if st["redundancy_ok"] == true {
                 "OK"
             } else {
@@ -556,8 +563,8 @@ pub fn cluster_table(v: &Value) -> String {
                 format!("unreachable: {}", n["error"].as_str().unwrap_or("?")),
             )
         };
-        s.push_str(&format!(
-            "{:<40} {:<8} {:<10} {:>7} {:>9} {:>5}  {}\n",
+        let row = format!(
+            "{:<40} {:<8} {:<10} {:>7} {:>9} {:>5}  {}",
             format!(
                 "{}{}",
                 n["endpoint"].as_str().unwrap_or("(this node)"),
@@ -575,7 +582,9 @@ pub fn cluster_table(v: &Value) -> String {
             },
             running,
             note,
-        ));
+        );
+        s.push_str(row.trim_end());
+        s.push('\n');
     }
     s.push_str(&format!(
         "\nCluster redundancy: {}  (* = the node asked; DRIVES OK counts each node's own drives)\n",
@@ -654,4 +663,41 @@ pub fn status_table(v: &Value) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cluster_table_has_a_row_per_node_and_the_verdict() {
+        let v = json!({
+            "redundancy_ok": false,
+            "nodes": [
+                {"endpoint": "http://n1:9000", "local": true, "seen_as": "online",
+                 "reachable": true, "error": null,
+                 "status": {"redundancy_ok": false, "queue": {"pending": 3}, "bulk": [],
+                    "drives": [
+                        {"endpoint": "http://n1:9000/d1", "state": "ok", "local": true},
+                        {"endpoint": "http://n1:9000/d2", "state": "unmounted", "local": true},
+                        {"endpoint": "http://n2:9000/d1", "state": "offline", "local": false}]}},
+                {"endpoint": "http://n2:9000", "local": false, "seen_as": "offline",
+                 "reachable": false, "error": "request failed: refused", "status": null},
+            ],
+        });
+        let t = cluster_table(&v);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[1].starts_with("http://n1:9000 *"), "{t}");
+        assert!(lines[1].contains("DEGRADED"), "{t}");
+        assert!(lines[1].contains("1/2"), "{t}");
+        assert!(lines[1].contains("http://n1:9000/d2 unmounted"), "{t}");
+        assert!(lines[1].contains("sees 1 peer drive(s) not ok"), "{t}");
+        assert!(lines[2].contains("offline"), "{t}");
+        assert!(
+            lines[2].contains("unreachable: request failed: refused"),
+            "{t}"
+        );
+        assert!(t.contains("Cluster redundancy: DEGRADED"), "{t}");
+        assert!(lines.iter().all(|l| !l.ends_with(' ')), "{t}");
+    }
 }
