@@ -376,7 +376,8 @@ impl Store {
     }
 
     /// Endpoints of the drives that are offline right now (unreachable at open, or their
-    /// format record vanished since).
+    /// format record vanished since, or silent for a heartbeat probe's limit: a health check
+    /// answers within about a probe interval, even while a node is cut off).
     pub async fn offline_drives(&self) -> Vec<String> {
         let all: Vec<&Arc<dyn Drive>> = self
             .inner
@@ -384,7 +385,15 @@ impl Store {
             .iter()
             .flat_map(|s| s.drives.iter())
             .collect();
-        let infos = join_all(all.iter().map(|d| d.info())).await;
+        use crate::drive::liveness::{heartbeat_timeout, probe_max};
+        let limit = heartbeat_timeout(probe_max());
+        let infos = join_all(all.iter().map(|d| async move {
+            let silent = || crate::DriveError::Offline(format!("no answer within {limit:?}"));
+            tokio::time::timeout(limit, d.info())
+                .await
+                .unwrap_or_else(|_| Err(silent()))
+        }))
+        .await;
         all.iter()
             .zip(infos)
             .filter(|(_, i)| !matches!(i, Ok(info) if info.online))
