@@ -318,7 +318,10 @@ class Cluster:
         with self._clients_lock:
             if key not in self._clients:
                 cfg = Config(region_name=REGION, s3={"addressing_style": "path"},
-                             retries={"max_attempts": 1, "mode": "standard"},
+                             # total_max_attempts: 1 is one attempt. (`max_attempts` counts
+                             # retries: 1 made every call twice, and a refusal (503) of the
+                             # second attempt hid a first one that timed out after it applied.)
+                             retries={"total_max_attempts": 1, "mode": "standard"},
                              connect_timeout=connect_timeout, read_timeout=read_timeout,
                              max_pool_connections=16)
                 session = boto3.session.Session(aws_access_key_id=self.access_key,
