@@ -52,7 +52,19 @@ fn start_reads(
     inline: bool,
 ) -> FuturesUnordered<BoxFuture<'static, GroupAnswers>> {
     let futs = FuturesUnordered::new();
-    for group in node_groups(set) {
+    push_reads(&futs, set, node_groups(set), key, inline);
+    futs
+}
+
+/// Adds the record reads of `groups` to `futs` (see [`start_reads`]).
+fn push_reads(
+    futs: &FuturesUnordered<BoxFuture<'static, GroupAnswers>>,
+    set: &ErasureSet,
+    groups: Vec<Vec<usize>>,
+    key: &[u8],
+    inline: bool,
+) {
+    for group in groups {
         let key = key.to_vec();
         let drives: Vec<Arc<dyn Drive>> = group.iter().map(|&s| set.drives[s].clone()).collect();
         futs.push(Box::pin(async move {
@@ -77,7 +89,40 @@ fn start_reads(
             group.into_iter().zip(answers).collect()
         }) as BoxFuture<'static, GroupAnswers>);
     }
-    futs
+}
+
+/// How long a read waits for the drives it asked first before it asks the others too.
+const HEDGE_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Splits `groups` into the ones a read asks first and the rest: every local drive, then
+/// remote nodes believed online (starting at a rotating one, so reads spread over the
+/// nodes) until at least `want` drives are asked.
+fn first_asked(
+    set: &ErasureSet,
+    groups: Vec<Vec<usize>>,
+    want: usize,
+) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let remote = |g: &Vec<usize>| set.drives[g[0]].as_remote();
+    let (mut first, mut remotes): (Vec<_>, Vec<_>) =
+        groups.into_iter().partition(|g| remote(g).is_none());
+    if !remotes.is_empty() {
+        let turn = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % remotes.len();
+        remotes.rotate_left(turn);
+    }
+    // Nodes believed offline go last (a stable sort keeps the rotation otherwise).
+    remotes.sort_by_key(|g| !remote(g).is_some_and(RemoteDrive::is_online));
+    let mut asked: usize = first.iter().map(Vec::len).sum();
+    let mut rest = Vec::new();
+    for g in remotes {
+        if asked < want {
+            asked += g.len();
+            first.push(g);
+        } else {
+            rest.push(g);
+        }
+    }
+    (first, rest)
 }
 
 fn decode(
@@ -215,8 +260,36 @@ pub(crate) async fn current_version(
     let mut answered: Vec<Option<Result<Option<VersionRecord>, DriveError>>> =
         (0..total).map(|_| None).collect();
     let mut inline: Vec<Option<Arc<Vec<u8>>>> = vec![None; total];
-    let mut futs = start_reads(set, &object_key(bucket, key), true);
-    while let Some(answers) = futs.next().await {
+    let okey = object_key(bucket, key);
+    // Ask only as many drives as can settle the read early (local ones and the nodes
+    // believed online first); the others when that fails or takes longer than
+    // `HEDGE_AFTER`.
+    let (first, rest) = first_asked(set, node_groups(set), set.write_quorum());
+    let futs = FuturesUnordered::new();
+    push_reads(&futs, set, first, &okey, true);
+    let mut futs = futs;
+    let mut rest = (!rest.is_empty()).then_some(rest);
+    let hedge = tokio::time::sleep(HEDGE_AFTER);
+    tokio::pin!(hedge);
+    loop {
+        let next = tokio::select! {
+            a = futs.next() => a,
+            () = &mut hedge, if rest.is_some() => {
+                if let Some(r) = rest.take() {
+                    push_reads(&futs, set, r, &okey, true);
+                }
+                continue;
+            }
+        };
+        let Some(answers) = next else {
+            match rest.take() {
+                Some(r) => {
+                    push_reads(&futs, set, r, &okey, true);
+                    continue;
+                }
+                None => break,
+            }
+        };
         for (slot, a) in answers {
             let shard = a
                 .as_ref()
