@@ -1,13 +1,16 @@
 //! Distributed per-key write locks: a lock is held when a majority of the deployment's nodes
 //! (the distinct `host:port`s of the endpoint list) granted it. Each node keeps a
 //! [`LockTable`] of leases (served to peers over internode RPC, used in-process by its own
-//! store); a holder ([`DistLocker::lock`]) asks every node it believes reachable (a node that
-//! liveness marked offline is skipped without a request, see [`crate::drive::liveness`]),
-//! keeps the lock as soon as a majority granted (a silent node never delays it), otherwise
+//! store); a holder ([`DistLocker::lock`]) asks a majority of the nodes it believes reachable
+//! (its own table and the peers the key prefers; a node that liveness marked offline is
+//! skipped without a request, see [`crate::drive::liveness`]), and the others too once one of
+//! those says no, fails, or is slow (`HEDGE`); it keeps the lock as soon as a majority
+//! granted (a silent node never delays it for long), otherwise
 //! gives back what it got and retries with jittered backoff until its deadline
 //! ([`StoreError::LockTimeout`]); a grant that arrives after its round was decided is given
-//! back with the round's others, or on arrival when they are already given back. While the [`DistGuard`] lives it refreshes the lease, and
-//! dropping it releases the lock (best effort, in the background). The guard knows whether
+//! back with the round's others, or on arrival when they are already given back. While the
+//! [`DistGuard`] lives it refreshes the lease, and dropping it releases the lock on the nodes
+//! its round asked (best effort, in the background). The guard knows whether
 //! its lease is still held ([`Lease`]): it is lost for good when a refresh reaches no
 //! majority, or when the time a majority last confirmed it (grant or refresh, counted from
 //! when that round was sent) plus nine tenths of the lease has passed; a holder must check
@@ -152,6 +155,20 @@ impl Voter {
         Voter { node, live }
     }
 
+    /// Where this node comes in the order a grant round asks the nodes for `resource`: this
+    /// node's own table first, then the peers by a hash of the resource and the peer.
+    fn preference(&self, resource: &str) -> (bool, u64) {
+        use std::hash::{Hash, Hasher};
+        match &self.node {
+            LockNode::Local(_) => (false, 0),
+            LockNode::Remote { base, .. } => {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                (resource, base.as_str()).hash(&mut h);
+                (true, h.finish())
+            }
+        }
+    }
+
     /// Whether liveness knows the node to be unreachable right now (then it is not asked).
     fn known_offline(&self) -> bool {
         self.live.as_ref().is_some_and(|l| !l.is_online())
@@ -202,7 +219,13 @@ enum Vote {
     Unreachable,
     /// Still in flight when the round was decided (see [`LateGrants`]).
     Undecided,
+    /// Not asked: a majority of the others decided the round first.
+    NotAsked,
 }
+
+/// How long a grant round waits for the majority it asked first before it asks the other
+/// nodes too.
+const HEDGE: Duration = Duration::from_millis(100);
 
 /// Grants of a round that arrive after the round was decided. Until the round's grants
 /// are given back they are recorded (and given back with the others); afterwards each is
@@ -320,6 +343,8 @@ pub struct DistGuard {
     refresher: Option<tokio::task::JoinHandle<()>>,
     /// The acquiring round's grants still in flight (see [`LateGrants`]).
     late: Arc<LateGrants>,
+    /// The nodes the acquiring round asked (the only ones a release goes to).
+    asked: Vec<bool>,
 }
 
 impl DistLocker {
@@ -343,43 +368,68 @@ impl DistLocker {
         answers.into_iter().map(|a| a == Some(true)).collect()
     }
 
-    /// Asks every node not known offline for a grant (none when too few are left to make a
-    /// majority), and decides as soon as a majority granted or can no longer grant (each
-    /// request bounded by the request timeout). Late answers: see [`LateGrants`].
+    /// Asks a majority of the nodes not known offline for a grant (none when too few are
+    /// left to make a majority): this node's own table first, then the peers in an order
+    /// the resource decides (rendezvous hashing, so holders of one key prefer the same
+    /// peers); the others only once one of those refuses or fails, or after [`HEDGE`]
+    /// without a decision. Decides as soon as a majority granted or can no longer grant
+    /// (each request bounded by the request timeout). Late answers: see [`LateGrants`].
     async fn grant_round(&self, resource: &str, uid: &str) -> GrantRound {
         let need = self.quorum();
         let late = Arc::new(LateGrants::default());
         let mut votes = vec![Vote::Unreachable; self.nodes.len()];
-        let askable: Vec<usize> = (0..self.nodes.len())
+        let mut first: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| !self.nodes[i].known_offline())
             .collect();
-        if askable.len() < need {
+        if first.len() < need {
             return GrantRound { votes, late };
         }
+        first.sort_by_cached_key(|&i| self.nodes[i].preference(resource));
+        let mut reserve = first.split_off(need);
+        for &i in &reserve {
+            votes[i] = Vote::NotAsked;
+        }
         let (limit, lease) = (self.cfg.request_timeout, self.cfg.lease);
-        let mut pending = FuturesUnordered::new();
-        for i in askable {
+        let ask = |i: usize| {
             let (v, resource, uid) = (self.nodes[i].clone(), resource.to_owned(), uid.to_owned());
-            votes[i] = Vote::Undecided;
-            pending.push(async move {
+            async move {
                 let a =
                     tokio::time::timeout(limit, v.answer(LockOp::Grant, &resource, &uid, lease))
                         .await
                         .unwrap_or(None);
                 (i, a)
-            });
+            }
+        };
+        let mut pending = FuturesUnordered::new();
+        for i in first {
+            votes[i] = Vote::Undecided;
+            pending.push(ask(i));
         }
+        let hedge = tokio::time::sleep(HEDGE);
+        tokio::pin!(hedge);
         let mut granted = 0;
-        while granted < need && granted + pending.len() >= need {
-            let Some((i, a)) = pending.next().await else {
-                break;
+        while granted < need && granted + pending.len() + reserve.len() >= need {
+            let widen = tokio::select! {
+                next = pending.next() => {
+                    let Some((i, a)) = next else {
+                        break;
+                    };
+                    votes[i] = match a {
+                        Some(true) => Vote::Granted,
+                        Some(false) => Vote::Refused,
+                        None => Vote::Unreachable,
+                    };
+                    granted += usize::from(a == Some(true));
+                    a != Some(true)
+                }
+                () = &mut hedge, if !reserve.is_empty() => true,
             };
-            votes[i] = match a {
-                Some(true) => Vote::Granted,
-                Some(false) => Vote::Refused,
-                None => Vote::Unreachable,
-            };
-            granted += usize::from(a == Some(true));
+            if widen {
+                for i in reserve.drain(..) {
+                    votes[i] = Vote::Undecided;
+                    pending.push(ask(i));
+                }
+            }
         }
         if !pending.is_empty() {
             let (nodes, late) = (self.nodes.clone(), late.clone());
@@ -493,7 +543,8 @@ impl DistLocker {
             let mut granted: Vec<bool> = round.votes.iter().map(|v| *v == Vote::Granted).collect();
             let ok = granted.iter().filter(|g| **g).count();
             if ok >= need {
-                return Ok(self.guard(resource, uid, round.late, sent));
+                let asked = round.votes.iter().map(|v| *v != Vote::NotAsked).collect();
+                return Ok(self.guard(resource, uid, round.late, sent, asked));
             }
             best = best.max(ok);
             for i in round.late.give_back() {
@@ -539,6 +590,7 @@ impl DistLocker {
         uid: String,
         late: Arc<LateGrants>,
         sent: Instant,
+        asked: Vec<bool>,
     ) -> DistGuard {
         let me = self.clone();
         let (res, id) = (resource.to_owned(), uid.clone());
@@ -572,6 +624,7 @@ impl DistLocker {
             uid,
             refresher: Some(refresher),
             late,
+            asked,
         }
     }
 }
@@ -615,10 +668,10 @@ impl Drop for DistGuard {
             r.abort();
         }
         if !self.uid.is_empty() {
-            // Releases go to every node anyway; later late grants release themselves.
+            // Releases go to every node asked anyway; later late grants release themselves.
             self.late.give_back();
             self.locker
-                .release_in_background(&self.resource, &self.uid, None);
+                .release_in_background(&self.resource, &self.uid, Some(self.asked.clone()));
         }
     }
 }

@@ -6,7 +6,7 @@
 //! [`HEARTBEAT_FAILURES`] unanswered probes in a row mark it offline (a frozen node is found
 //! within a few intervals, not after a call's own timeout); a probe counts as answered when
 //! the node answered any call meanwhile, so a slow but answering node never flaps. Going offline also fails every call still in flight to the node at once
-//! ([`NodeLiveness::went_offline`], raced against each call by the RPC client). While it is
+//! (`NodeLiveness::went_offline`, raced against each call by the RPC client). While it is
 //! offline every call to any of its drives fails at once with `DriveError::Offline` (no
 //! network, no per-request timeout), and one background task probes the node with jittered
 //! exponential backoff until it answers, then marks it online again. Application errors
