@@ -5,17 +5,21 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use cluster::{ListQuery, StoreError};
 use common::*;
 
-/// Takes a local drive offline (its format record moved away) or back.
-fn set_online(drive: &Path, online: bool) {
-    let fmt = drive.join(".tessera.sys/format.json");
-    let away = drive.join(".tessera.sys/format.json.away");
-    let (from, to) = if online { (away, fmt) } else { (fmt, away) };
-    std::fs::rename(&from, &to).expect("move the format record");
+/// Takes local drives offline (their format records moved away) or back, then waits out the
+/// moment a drive may trust its last look at its format record.
+async fn set_online(drives: &[PathBuf], online: bool) {
+    for drive in drives {
+        let fmt = drive.join(".tessera.sys/format.json");
+        let away = drive.join(".tessera.sys/format.json.away");
+        let (from, to) = if online { (away, fmt) } else { (fmt, away) };
+        std::fs::rename(&from, &to).expect("move the format record");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
 }
 
 async fn listed(t: &TestStore, b: &cluster::BucketName) -> Result<Vec<String>, StoreError> {
@@ -36,27 +40,23 @@ async fn a_key_with_write_quorum_is_listed_or_the_listing_fails() {
     put(&t.store, &b, "gone", &data(100, 2)).await;
 
     // Drives 6-8 miss a write (acknowledged on exactly 5 drives) and a delete.
-    for d in &t.drives[5..] {
-        set_online(d, false);
-    }
+    set_online(&t.drives[5..], false).await;
     let new = data(70_000, 3);
     put(&t.store, &b, "new", &new).await;
     t.store
         .delete_object(&b, &key("gone"))
         .await
         .expect("delete with 5 of 8 drives");
-    for d in &t.drives[5..] {
-        set_online(d, true);
-    }
+    set_online(&t.drives[5..], true).await;
 
     // All 8 answer, then 7: the write settles present, the delete absent.
     assert_eq!(listed(&t, &b).await.expect("list"), ["a", "new"]);
-    set_online(&t.drives[0], false);
+    set_online(&t.drives[..1], false).await;
     assert_eq!(listed(&t, &b).await.expect("list, 7 drives"), ["a", "new"]);
 
     // Two holders of "new" silent: 3 hold it, 3 answer without it. A GET cannot settle it
     // either; the listing must not leave it out and say nothing.
-    set_online(&t.drives[1], false);
+    set_online(&t.drives[1..2], false).await;
     match listed(&t, &b).await {
         Ok(keys) => assert!(keys.contains(&"new".to_owned()), "{keys:?}"),
         Err(e) => assert!(matches!(e, StoreError::ReadQuorum { .. }), "{e:?}"),
@@ -67,8 +67,7 @@ async fn a_key_with_write_quorum_is_listed_or_the_listing_fails() {
     ));
 
     // Back: listed, and it reads.
-    set_online(&t.drives[0], true);
-    set_online(&t.drives[1], true);
+    set_online(&t.drives[..2], true).await;
     assert_eq!(listed(&t, &b).await.expect("list"), ["a", "new"]);
     assert_eq!(get(&t.store, &b, "new").await.expect("get"), new);
 }
