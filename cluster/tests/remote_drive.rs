@@ -422,6 +422,66 @@ async fn script(d: &dyn Drive, roots: &[&Path]) -> Vec<String> {
         roots,
     ));
 
+    // A version record committed with the previous one handed back, then read with the
+    // inline shard it points to (one node call each for a remote drive).
+    let inline_id = id(9);
+    let record = |version: &str, location: cluster::record::DataLocation| {
+        let r = serde_json::json!({
+            "version_id": version, "mod_time_ns": 1, "size": 3, "etag": "e",
+            "meta": cluster::ObjectMeta::default(), "checksum": null,
+            "erasure": {"data": 1, "parity": 1, "block_size": 1024, "rotation": 0, "shard_index": 0},
+            "location": location, "parts": [], "multipart": false
+        });
+        serde_json::to_vec(&r).expect("record encodes")
+    };
+    let v1 = record(
+        "v1",
+        cluster::record::DataLocation::Inline(inline_id.clone()),
+    );
+    let v2 = record("v2", cluster::record::DataLocation::Files(id(10)));
+    log.push(show(
+        d.commit_version(
+            None,
+            vec![
+                put(Table::Objects, "bkt/small", &v1),
+                put(Table::Inline, inline_id.as_str(), b"shard"),
+            ],
+            b"bkt/small".to_vec(),
+        )
+        .await,
+        roots,
+    ));
+    let got = d.read_version(b"bkt/small".to_vec(), true).await;
+    assert!(
+        matches!(&got, Ok(Some(v)) if v.record == v1 && v.inline.as_deref() == Some(&b"shard"[..])),
+        "record and inline shard read together: {got:?}"
+    );
+    log.push(show(got, roots));
+    log.push(show(
+        d.read_version(b"bkt/small".to_vec(), false).await,
+        roots,
+    ));
+    log.push(show(
+        d.read_version(b"bkt/none".to_vec(), true).await,
+        roots,
+    ));
+    let replaced = d
+        .commit_version(
+            None,
+            vec![put(Table::Objects, "bkt/small", &v2)],
+            b"bkt/small".to_vec(),
+        )
+        .await;
+    assert!(
+        matches!(&replaced, Ok(Some(prev)) if *prev == v1),
+        "the commit hands back the record it replaced: {replaced:?}"
+    );
+    log.push(show(replaced, roots));
+    log.push(show(
+        d.read_version(b"bkt/small".to_vec(), true).await,
+        roots,
+    ));
+
     let info = d.info().await.map(|i| (i.online, i.format));
     log.push(show(info, roots));
     log
@@ -793,6 +853,52 @@ async fn an_unknown_drive_on_a_live_node_is_offline() {
     let d = RemoteDrive::new(&other, RpcClient::new(key())).expect("remote drive");
     let e = d.meta_get(Table::Buckets, b"x".to_vec()).await;
     assert!(matches!(e, Err(DriveError::Offline(_))), "{e:?}");
+}
+
+/// One node call for several drives: each drive's answer is its own (a drive the node does
+/// not serve fails alone), in request order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_call_answers_each_drive_on_its_own() {
+    let p = pair().await;
+    p.served
+        .meta_apply(vec![put(Table::Objects, "bkt/k", b"{}")])
+        .await
+        .expect("record written");
+    let other = format!("http://{}/not-served", p.server.addr);
+    let unknown = RemoteDrive::new(&other, RpcClient::new(key())).expect("remote drive");
+    let got = RemoteDrive::read_versions(&[&unknown, &p.remote], b"bkt/k".to_vec(), true).await;
+    assert_eq!(got.len(), 2);
+    assert!(
+        matches!(&got[0], Err(DriveError::Offline(_))),
+        "{:?}",
+        got[0]
+    );
+    assert!(
+        matches!(&got[1], Ok(Some(v)) if v.record == b"{}" && v.inline.is_none()),
+        "{:?}",
+        got[1]
+    );
+    let done = RemoteDrive::commit_versions(
+        &[&p.remote, &unknown],
+        vec![
+            (None, vec![put(Table::Objects, "bkt/k", b"[]")]),
+            (None, vec![put(Table::Objects, "bkt/k", b"[]")]),
+        ],
+        b"bkt/k".to_vec(),
+    )
+    .await;
+    assert!(
+        matches!(&done[0], Ok(Some(prev)) if prev == b"{}"),
+        "{:?}",
+        done[0]
+    );
+    assert!(
+        matches!(&done[1], Err(DriveError::Offline(_))),
+        "{:?}",
+        done[1]
+    );
+    let now = p.served.meta_get(Table::Objects, b"bkt/k".to_vec()).await;
+    assert!(matches!(now, Ok(Some(v)) if v == b"[]"));
 }
 
 /// Throughput of staged writes and reads, local vs remote (loopback). Prints MB/s.

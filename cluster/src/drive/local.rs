@@ -9,8 +9,7 @@ use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -39,22 +38,6 @@ struct Inner {
     root: PathBuf,
     format: FormatRecord,
     meta: MetaStore,
-    /// When the format record was last seen (ms on [`clock_ms`]; 0 = not yet).
-    seen_online_ms: AtomicU64,
-}
-
-/// How long a record read trusts the last look at the format record (see
-/// [`Inner::check_online_recent`]).
-const ONLINE_RECHECK_MS: u64 = 250;
-
-/// Milliseconds on a monotonic clock that starts at 1.
-fn clock_ms() -> u64 {
-    static START: OnceLock<std::time::Instant> = OnceLock::new();
-    START
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_millis() as u64
-        + 1
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DriveError + '_ {
@@ -146,7 +129,6 @@ impl LocalDrive {
                 root: root.to_path_buf(),
                 format,
                 meta,
-                seen_online_ms: AtomicU64::new(0),
             }),
         })
     }
@@ -175,23 +157,9 @@ impl Inner {
     fn check_online(&self) -> Result<(), DriveError> {
         let fmt = self.root.join(SYS).join(FORMAT);
         match fs::metadata(&fmt) {
-            Ok(_) => {
-                self.seen_online_ms.store(clock_ms(), Ordering::Relaxed);
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(e) => Err(DriveError::Offline(format!("{}: {e}", self.endpoint))),
         }
-    }
-
-    /// [`Self::check_online`] for record reads on the hot path: trusts a look at most
-    /// [`ONLINE_RECHECK_MS`] old. A drive wiped within that window answers what its store
-    /// held (valid records of versions it had); every write still looks first.
-    fn check_online_recent(&self) -> Result<(), DriveError> {
-        let seen = self.seen_online_ms.load(Ordering::Relaxed);
-        if seen != 0 && clock_ms().saturating_sub(seen) < ONLINE_RECHECK_MS {
-            return Ok(());
-        }
-        self.check_online()
     }
 
     fn tmp_dir(&self, tmp: &DataId) -> PathBuf {
@@ -809,7 +777,7 @@ impl Drive for LocalDrive {
         // caches, cheaper than the hand-off to the blocking pool and back (the hot path of
         // every GET and HEAD).
         let inner = &self.inner;
-        inner.check_online_recent()?;
+        inner.check_online()?;
         let got = inner.meta.get_linked(Table::Objects, &key, |record| {
             crate::record::inline_key(record)
                 .filter(|_| inline)
