@@ -133,8 +133,8 @@ pub struct Config {
     pub credentials: RootCredentials,
     /// `--self`: this node's `(host, port)` in the endpoint list (several nodes only).
     pub self_name: Option<(String, u16)>,
-    /// `TESSERA_PROBE_INTERVAL_MS`: the longest wait between liveness probes of an
-    /// offline peer node (default 5 s).
+    /// `TESSERA_PROBE_INTERVAL_MS`: the heartbeat interval of an online peer node and the
+    /// longest wait between probes of an offline one (default 2 s).
     pub probe_max: Option<std::time::Duration>,
     /// `TESSERA_INTERNODE_TRANSPORT=http2`: internode calls multiplexed over one HTTP/2
     /// connection per peer instead of a pool of HTTP/1.1 connections (the default, `http1`).

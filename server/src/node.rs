@@ -95,7 +95,7 @@ pub async fn own_addresses(bound: SocketAddr, endpoints: &[Endpoint]) -> Vec<(St
 /// every internode connection, so peers and proxies can tell which node connects.
 /// With `--certs-dir`, internode calls to `https://` peers trust the system roots, every
 /// PEM certificate in `<certs-dir>/CAs/` and this node's own `public.crt`.
-/// `TESSERA_PROBE_INTERVAL_MS` sets the liveness probe ceiling for the process;
+/// `TESSERA_PROBE_INTERVAL_MS` sets the liveness heartbeat interval for the process;
 /// `TESSERA_INTERNODE_TRANSPORT=http2` multiplexes internode calls over HTTP/2.
 pub async fn node_config(
     config: &Config,
