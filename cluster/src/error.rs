@@ -64,6 +64,15 @@ pub enum StoreError {
     DriveRefused { drive: String, reason: String },
     #[error("internal error: {0}")]
     Internal(String),
+    /// A write reached fewer than `need` drives for sure, but `unknown` more drives took the
+    /// call and never answered (a timeout, a cut connection): it may have taken effect on a
+    /// quorum. Never a refusal (`WriteQuorum`): the client must not assume it did not happen.
+    #[error("write outcome unknown: {ok} drives wrote, {unknown} did not answer, {need} needed")]
+    WriteOutcomeUnknown {
+        ok: usize,
+        unknown: usize,
+        need: usize,
+    },
 }
 
 impl StoreError {
@@ -78,6 +87,10 @@ impl StoreError {
 pub enum DriveError {
     #[error("drive is offline: {0}")]
     Offline(String),
+    /// The drive's node took the call and did not answer (timeout, cut connection): what the
+    /// call changed is unknown. Counts as offline for reads.
+    #[error("no answer from the drive (the call may have taken effect): {0}")]
+    NoAnswer(String),
     #[error("not found")]
     NotFound,
     #[error("I/O error on {path}: {source}")]

@@ -135,7 +135,7 @@ fn id(n: u8) -> DataId {
 /// An error by variant and message, with the drive roots taken out.
 fn show_err(e: &DriveError, roots: &[&Path]) -> String {
     let variant = match e {
-        DriveError::Offline(_) => "Offline",
+        DriveError::Offline(_) | DriveError::NoAnswer(_) => "Offline",
         DriveError::NotFound => "NotFound",
         DriveError::Io { .. } => "Io",
         DriveError::Meta(_) => "Meta",
@@ -715,7 +715,10 @@ async fn unauthenticated_requests_get_403_and_change_nothing() {
     // A RemoteDrive holding the wrong key sees the drive as offline and changes nothing.
     let wrong = RemoteDrive::new(&p.endpoint, RpcClient::new(other)).expect("remote");
     let err = wrong.delete_data("bkt", &id(7)).await.expect_err("refused");
-    assert!(matches!(err, DriveError::Offline(_)), "{err}");
+    assert!(
+        matches!(err, DriveError::Offline(_) | DriveError::NoAnswer(_)),
+        "{err}"
+    );
     assert!(err.to_string().contains("authentication"), "{err}");
     assert!(p
         .served
@@ -755,7 +758,10 @@ async fn a_dead_node_is_offline_at_once() {
         .await,
     ];
     for e in errs {
-        assert!(matches!(e, Err(DriveError::Offline(_))), "{e:?}");
+        assert!(
+            matches!(e, Err(DriveError::Offline(_) | DriveError::NoAnswer(_))),
+            "{e:?}"
+        );
     }
     assert!(
         started.elapsed() < Duration::from_secs(3),
@@ -784,9 +790,15 @@ async fn a_silent_node_times_out_as_offline() {
     .expect("remote drive");
     let started = Instant::now();
     let e = d.meta_get(Table::Objects, b"k".to_vec()).await;
-    assert!(matches!(e, Err(DriveError::Offline(_))), "{e:?}");
+    assert!(
+        matches!(e, Err(DriveError::Offline(_) | DriveError::NoAnswer(_))),
+        "{e:?}"
+    );
     let e = d.read_shard("bkt", &id(1), "part.1", 0, 10).await;
-    assert!(matches!(e, Err(DriveError::Offline(_))), "{e:?}");
+    assert!(
+        matches!(e, Err(DriveError::Offline(_) | DriveError::NoAnswer(_))),
+        "{e:?}"
+    );
     // An upload stalls once the socket buffers fill, then fails as offline.
     let upload = async {
         let mut w = d.create_staged(&id(1), "part.1").await?;
@@ -798,7 +810,10 @@ async fn a_silent_node_times_out_as_offline() {
     let e = tokio::time::timeout(Duration::from_secs(20), upload)
         .await
         .expect("upload gives up by itself");
-    assert!(matches!(e, Err(DriveError::Offline(_))), "{e:?}");
+    assert!(
+        matches!(e, Err(DriveError::Offline(_) | DriveError::NoAnswer(_))),
+        "{e:?}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "{:?}",
@@ -852,7 +867,10 @@ async fn an_unknown_drive_on_a_live_node_is_offline() {
     let other = format!("http://{}/not-served", p.server.addr);
     let d = RemoteDrive::new(&other, RpcClient::new(key())).expect("remote drive");
     let e = d.meta_get(Table::Buckets, b"x".to_vec()).await;
-    assert!(matches!(e, Err(DriveError::Offline(_))), "{e:?}");
+    assert!(
+        matches!(e, Err(DriveError::Offline(_) | DriveError::NoAnswer(_))),
+        "{e:?}"
+    );
 }
 
 /// One node call for several drives: each drive's answer is its own (a drive the node does
@@ -1021,11 +1039,16 @@ async fn an_upload_the_drive_refuses_fails_with_the_drives_error() {
         .await
         .expect("bounded");
     match e {
-        Err(DriveError::Offline(m)) => assert!(m.contains(&p.endpoint), "{m}"),
+        Err(DriveError::Offline(m) | DriveError::NoAnswer(m)) => {
+            assert!(m.contains(&p.endpoint), "{m}")
+        }
         other => panic!("expected Offline, got {other:?}"),
     }
     let e = p.remote.meta_get(Table::Buckets, b"x".to_vec()).await;
-    assert!(matches!(e, Err(DriveError::Offline(_))), "{e:?}");
+    assert!(
+        matches!(e, Err(DriveError::Offline(_) | DriveError::NoAnswer(_))),
+        "{e:?}"
+    );
     assert!(!p
         .served_root
         .join(".tessera.sys/tmp")
@@ -1119,7 +1142,10 @@ async fn internode_connections_come_from_the_configured_source_ip() {
     let drive = RemoteDrive::new(&format!("http://{addr}/nothing-here"), client).expect("drive");
     // The node answers (this drive is not its own): the connection was made.
     let r = drive.meta_get(Table::Objects, b"k".to_vec()).await;
-    assert!(matches!(r, Err(DriveError::Offline(_))), "{r:?}");
+    assert!(
+        matches!(r, Err(DriveError::Offline(_) | DriveError::NoAnswer(_))),
+        "{r:?}"
+    );
     assert!(drive.is_online(), "the node answered");
     let peers = peers.lock().expect("peers").clone();
     assert!(!peers.is_empty(), "no connection seen");

@@ -6,7 +6,7 @@
 //! remote fsync reported by `finish`), shard reads stream back, and an open shard reader is
 //! a handle on the remote node (reopened transparently if the node forgot it). Errors come
 //! back as the same `DriveError` variant the remote drive returned; an unreachable or silent
-//! node is `DriveError::Offline`. Liveness is shared per node ([`super::liveness`]): a call
+//! node is `DriveError::NoAnswer` (the call may have taken effect there). Liveness is shared per node ([`super::liveness`]): a call
 //! that finds the node silent marks it offline, and from then on every call to its drives
 //! fails at once with `Offline` (`info` first makes one brief probe) until a background probe
 //! sees it answer again. It must never retry a call that changes state.
@@ -706,5 +706,10 @@ impl Drive for RemoteDrive {
 
 /// The same error again, for every drive of a node call that failed as a whole.
 fn clone_error(e: &DriveError) -> DriveError {
-    wire::WireError::from(e).into_drive_error()
+    match e {
+        // Not a wire kind (a node never sends it): kept as is, so a batched call that got
+        // no answer still tells every drive of it that the call may have taken effect.
+        DriveError::NoAnswer(m) => DriveError::NoAnswer(m.clone()),
+        _ => wire::WireError::from(e).into_drive_error(),
+    }
 }

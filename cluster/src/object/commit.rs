@@ -138,6 +138,11 @@ pub(crate) async fn commit_version_locked(
         .collect();
     let results = commit_all(set, &okey, work).await;
     let committed: Vec<bool> = results.iter().map(|r| matches!(r, Some(Ok(_)))).collect();
+    // Drives that took the commit call and never answered: it may have taken effect there.
+    let unknown = results
+        .iter()
+        .filter(|r| matches!(r, Some(Err(DriveError::NoAnswer(_)))))
+        .count();
     // What each committed drive held before: undo puts it back, cleanup removes its data.
     let previous: SlotRecords = results
         .into_iter()
@@ -156,6 +161,21 @@ pub(crate) async fn commit_version_locked(
     }
     if n_ok < set.write_quorum() {
         undo(set, bucket, &okey, record, &previous, &committed, extra).await;
+        if n_ok + unknown >= set.write_quorum() {
+            // Drives that never answered may hold the new version: not a refusal. Healing
+            // settles the key either way once they answer.
+            store.heal_queue.push(bucket, key);
+            return Err(StoreError::WriteOutcomeUnknown {
+                ok: n_ok,
+                unknown,
+                need: set.write_quorum(),
+            });
+        }
+        if n_ok + unknown > 0 {
+            // Refused, but the undo may not have reached every drive that took it: healing
+            // settles the key again and removes what is left.
+            store.heal_queue.push(bucket, key);
+        }
         return Err(StoreError::WriteQuorum {
             ok: n_ok,
             need: set.write_quorum(),

@@ -9,7 +9,7 @@ use crate::object::read_records;
 use crate::record::{object_key, DataLocation};
 use crate::set::ErasureSet;
 use crate::store::Inner;
-use crate::StoreError;
+use crate::{DriveError, StoreError};
 
 /// Deletes `bucket/key`; absent keys are fine.
 pub(crate) async fn delete_object(
@@ -26,15 +26,20 @@ pub(crate) async fn delete_object(
     let okey = object_key(bucket, key);
     // Fencing: a deleter whose key lock was lost meanwhile must not commit.
     _guard.ensure_held()?;
-    let results: Vec<bool> = join_all(set.drives.iter().map(|d| {
+    let outcomes: Vec<Result<(), DriveError>> = join_all(set.drives.iter().map(|d| {
         let ops = vec![MetaOp::Delete {
             table: Table::Objects,
             key: okey.clone(),
         }];
-        async move { d.meta_apply(ops).await.is_ok() }
+        async move { d.meta_apply(ops).await }
     }))
     .await;
+    let results: Vec<bool> = outcomes.iter().map(Result::is_ok).collect();
     let ok = results.iter().filter(|r| **r).count();
+    let unknown = outcomes
+        .iter()
+        .filter(|r| matches!(r, Err(DriveError::NoAnswer(_))))
+        .count();
     if ok < set.write_quorum() {
         // Undo: put back the records removed (their data was left in place).
         join_all(set.drives.iter().enumerate().map(|(slot, d)| {
@@ -53,6 +58,21 @@ pub(crate) async fn delete_object(
             }
         }))
         .await;
+        if ok + unknown >= set.write_quorum() {
+            // Drives that never answered may have removed it: not a refusal. Healing
+            // settles the key once they answer.
+            store.heal_queue.push(bucket, key);
+            return Err(StoreError::WriteOutcomeUnknown {
+                ok,
+                unknown,
+                need: set.write_quorum(),
+            });
+        }
+        if ok + unknown > 0 {
+            // Refused, but the undo may not have reached every drive that took it: healing
+            // settles the key again and removes what is left.
+            store.heal_queue.push(bucket, key);
+        }
         return Err(StoreError::WriteQuorum {
             ok,
             need: set.write_quorum(),

@@ -3,7 +3,8 @@
 //! each request, applies the timeouts, and turns what comes back into `Drive` results:
 //! error bodies into the same `DriveError` variant, and connection failures and timeouts into
 //! the typed `RpcError::Transport` (which liveness acts on, and which becomes
-//! `DriveError::Offline`, what the object layer counts as a missing drive). Every call is
+//! `DriveError::NoAnswer`: a missing drive for reads, and for writes a drive whose call may
+//! still have taken effect). Every call is
 //! raced against its node being marked offline by liveness (then it fails at once with
 //! `Transport`, instead of waiting out its timeout), and the first call to a node starts that
 //! node's heartbeat. It must never buffer a whole shard upload: uploads go through a bounded
@@ -118,7 +119,7 @@ impl From<RpcError> for DriveError {
         match e {
             RpcError::Drive(e) => e,
             RpcError::StaleHandle => DriveError::Invalid("stale shard reader handle".into()),
-            RpcError::Transport(m) => DriveError::Offline(m),
+            RpcError::Transport(m) => DriveError::NoAnswer(m),
         }
     }
 }

@@ -201,7 +201,7 @@ fn error(e: &DriveError) -> Response<RpcResponseBody> {
     let status = match e {
         DriveError::NotFound => StatusCode::NOT_FOUND,
         DriveError::Invalid(_) => StatusCode::BAD_REQUEST,
-        DriveError::Offline(_) => StatusCode::SERVICE_UNAVAILABLE,
+        DriveError::Offline(_) | DriveError::NoAnswer(_) => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     error_response(status, &WireError::from(e))

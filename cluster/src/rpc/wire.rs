@@ -589,7 +589,7 @@ impl From<&DriveError> for WireError {
             io_kind: None,
         };
         match e {
-            DriveError::Offline(m) => plain(ErrorKind::Offline, m),
+            DriveError::Offline(m) | DriveError::NoAnswer(m) => plain(ErrorKind::Offline, m),
             DriveError::NotFound => plain(ErrorKind::NotFound, ""),
             DriveError::Io { path, source } => WireError {
                 kind: ErrorKind::Io,
