@@ -32,23 +32,13 @@ def binary_has_self_flag() -> bool:
     return b"--self" in out.stdout + out.stderr
 
 
-# Known bug, issue 5 stays open for it (root-caused 2026-11-25). A write through node 4
-# started a moment before the partition sends its commit calls; the majority applies them,
-# but their answers are frozen by the cut. Node 4 counts the silent drives as not written,
-# undoes its own two and answers 503 SlowDown ("refused, nothing happened") although the
-# write stands on 6 of 8 drives: GETs and LISTs through the majority then show a refused
-# write (wrong=N) and, for a refused delete, an acknowledged object is gone (lost=N, and the
-# every-shard check counts it as missing). The fix (object commit and delete: drives that
-# took the call and never answered may have applied it, so when they could complete a write
-# quorum the answer is a 500, outcome unknown, never a refusal; and a refused write queues a
-# heal for what its undo could not reach) passed this drill 11 runs in a row; remove this
-# marker when it lands. (Until 2026-11-25 the clients also retried once,
-# so a retry's 503 could hide a first attempt that timed out after it applied.)
-# The drill runs and prints its line every time; its failure shows as XFAIL instead of
-# failing CI (`--runxfail` prints the histories).
-@pytest.mark.xfail(reason="known: a write through the cut-off node whose commit reached the "
-                          "majority but got no answer is refused with 503 SlowDown although it "
-                          "took effect (issue 5)", strict=False)
+# What this drill caught (2026-11-25): a write through node 4 started a moment before the
+# partition sends its commit calls; the majority applies them, but their answers are frozen
+# by the cut. Node 4 used to count the silent drives as not written and answer 503 SlowDown
+# ("refused, nothing happened") although the write stood on 6 of 8 drives. Now drives that
+# took the call and never answered count as "may have applied": when they could complete a
+# write quorum the answer is 500 InternalError (outcome unknown; the ledger treats it as
+# ambiguous), and any refused write that some drive took is queued for heal.
 def test_drill4_partition_one_node(make_cluster):
     if not binary_has_self_flag():
         pytest.skip("`tessera server --self HOST:PORT` (session contract 3, rpc helper) is not "
