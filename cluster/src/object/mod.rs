@@ -202,7 +202,8 @@ pub(crate) fn settle(records: &SlotRecords, quorum: usize) -> Result<Option<Sett
 
 /// Whether the drives that answered so far settle the read without waiting for the rest:
 /// at least a write quorum of them answered, every one without error, and all hold the same
-/// version (inline, with at least K of its shards read along) or all hold nothing. Any
+/// version (inline with at least K of its shards read along, or in files with every data
+/// shard's drive among them) or all hold nothing. Any
 /// acknowledged write reached a write quorum, and two write quorums always share a drive
 /// (`write_quorum` > n/2), so no acknowledged write newer than that version can exist; an
 /// in-flight one on fewer drives would not settle in a full read either. Agreement of only
@@ -234,8 +235,24 @@ fn settled_early(
         None => Some(None),
         Some(_) if absent > 0 => None,
         Some(v) => {
-            let shards = inline.iter().filter(|i| i.is_some()).count();
-            if !matches!(v.location, DataLocation::Inline(_)) || shards < data {
+            let enough = match v.location {
+                // The object's bytes came along: at least K shards of them.
+                DataLocation::Inline(_) => inline.iter().filter(|i| i.is_some()).count() >= data,
+                // Shard files: the answering drives hold every data shard (a healthy read
+                // needs no decoding and no drive that was not asked).
+                DataLocation::Files(_) => {
+                    let mut held = vec![false; data];
+                    for (slot, a) in answered.iter().enumerate() {
+                        if a.is_some() {
+                            if let Some(h) = held.get_mut(v.erasure.shard_of_slot(slot)) {
+                                *h = true;
+                            }
+                        }
+                    }
+                    held.iter().all(|h| *h)
+                }
+            };
+            if !enough {
                 return None;
             }
             Some(Some(Settled {
@@ -414,9 +431,19 @@ mod tests {
         let mut files = v.clone();
         files.location = DataLocation::Files(DataId::generate());
         let f: Answers = (0..8)
+            .map(|i| (i >= 3).then(|| Ok(Some(files.clone()))))
+            .collect();
+        assert!(
+            settled_early(&f, &vec![None; 8], 5, 4).is_none(),
+            "files wait while a data shard's drive has not answered"
+        );
+        let f: Answers = (0..8)
             .map(|i| (i < 5).then(|| Ok(Some(files.clone()))))
             .collect();
-        assert!(settled_early(&f, &shards(&f), 5, 4).is_none(), "files wait");
+        assert!(
+            matches!(settled_early(&f, &vec![None; 8], 5, 4), Some(Some(_))),
+            "files settle once every data shard's drive agrees"
+        );
 
         let absent: Answers = (0..8).map(|i| (i < 5).then_some(Ok(None))).collect();
         assert!(matches!(
