@@ -231,7 +231,11 @@ impl From<StoreError> for S3Error {
                     "The request body terminated unexpectedly",
                 ),
             },
-            _ => S3Error::internal(),
+            other => {
+                // The client sees only InternalError; the operator needs the cause.
+                tracing::warn!(error = %other, "answered 500 InternalError");
+                S3Error::internal()
+            }
         }
     }
 }
