@@ -86,7 +86,7 @@ def make_client(srv: harness.Server, **config):
     cfg = Config(
         region_name=harness.REGION,
         s3={"addressing_style": "path", **config.pop("s3", {})},
-        retries={"max_attempts": 1, "mode": "standard"},
+        retries={"total_max_attempts": 1, "mode": "standard"},  # one attempt, no retry
         connect_timeout=10,
         read_timeout=120,
         **config,
