@@ -259,11 +259,19 @@ impl ObjectReader {
         &self.settled.record
     }
 
-    /// The slot holding shard `shard` of the settled version, if that drive holds it.
+    /// The slot holding shard `shard` of the settled version, if that drive holds it (or
+    /// may: it had not answered when the read settled early).
     fn slot_of_shard(&self, shard: usize) -> Option<usize> {
         (0..self.settled.holders.len()).find(|&slot| {
-            self.settled.holders[slot] && self.record().erasure.shard_of_slot(slot) == shard
+            (self.settled.holders[slot] || self.settled.unasked.get(slot) == Some(&true))
+                && self.record().erasure.shard_of_slot(slot) == shard
         })
+    }
+
+    /// Whether shard `shard` is on a drive known to hold the settled version.
+    fn confirmed(&self, shard: usize) -> bool {
+        self.slot_of_shard(shard)
+            .is_some_and(|slot| self.settled.holders[slot])
     }
 
     /// Opens the first part the range touches (pins the version's files).
@@ -329,16 +337,19 @@ impl ObjectReader {
             if need == 0 {
                 return;
             }
-            let candidates: Vec<usize> = (0..self.geometry.total())
+            // Known holders first (data shards first among them), then drives that may hold
+            // the version.
+            let mut order: Vec<usize> = (0..self.geometry.total())
                 .filter(|&i| matches!(self.sources[i], Source::Unopened))
-                .take(need)
                 .collect();
+            order.sort_by_key(|&i| (!self.confirmed(i), i));
+            let candidates: Vec<usize> = order.into_iter().take(need).collect();
             if candidates.is_empty() {
                 return;
             }
             let opened = join_all(candidates.iter().map(|&i| self.open_source(i))).await;
             for (i, src) in candidates.into_iter().zip(opened) {
-                if matches!(src, Source::Failed) && self.slot_of_shard(i).is_some() {
+                if matches!(src, Source::Failed) && self.confirmed(i) {
                     self.damaged = true;
                 }
                 self.sources[i] = src;

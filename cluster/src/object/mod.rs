@@ -158,6 +158,10 @@ pub(crate) struct Settled {
     pub holders: Vec<bool>,
     /// Per slot: the inline shard bytes read with the record (holders only; may be absent).
     pub inline: Vec<Option<Arc<Vec<u8>>>>,
+    /// Per slot: the drive had not answered when the read settled early, so it may hold
+    /// this version too (a reader may try it when the holders fall short; every block is
+    /// hash-checked and a version's data id is its own).
+    pub unasked: Vec<bool>,
 }
 
 /// Settles the current version from per-drive answers: the version (or absence) held by at
@@ -190,6 +194,7 @@ pub(crate) fn settle(records: &SlotRecords, quorum: usize) -> Result<Option<Sett
         return Ok(Some(Settled {
             record: rec.clone(),
             inline: vec![None; holders.len()],
+            unasked: vec![false; holders.len()],
             holders,
         }));
     }
@@ -259,6 +264,7 @@ fn settled_early(
                 record: v.clone(),
                 holders: answered.iter().map(Option::is_some).collect(),
                 inline: inline.to_vec(),
+                unasked: answered.iter().map(Option::is_none).collect(),
             }))
         }
     }
