@@ -136,7 +136,10 @@ async fn gray_node_fails_fast_after_first_timeout_and_comes_back() {
     let t = Instant::now();
     let r = drive.meta_get(Table::Objects, b"k".to_vec()).await;
     let first = t.elapsed();
-    assert!(matches!(r, Err(DriveError::Offline(_))), "got {r:?}");
+    assert!(
+        matches!(r, Err(DriveError::Offline(_) | DriveError::NoAnswer(_))),
+        "got {r:?}"
+    );
     assert!(
         first >= UNARY,
         "first call failed after {first:?}, before the timeout"
@@ -144,7 +147,10 @@ async fn gray_node_fails_fast_after_first_timeout_and_comes_back() {
     assert!(!drive.is_online(), "a silent node is marked offline");
     let t = Instant::now();
     let info = drive.info().await;
-    assert!(matches!(info, Err(DriveError::Offline(_))), "got {info:?}");
+    assert!(
+        matches!(info, Err(DriveError::Offline(_) | DriveError::NoAnswer(_))),
+        "got {info:?}"
+    );
     assert!(
         t.elapsed() < UNARY,
         "info of an offline node takes one brief probe at most: {:?}",
@@ -168,7 +174,10 @@ async fn gray_node_fails_fast_after_first_timeout_and_comes_back() {
             _ => drive.create_staged(&id(), "part.1").await.map(drop),
         };
         let took = t.elapsed();
-        assert!(matches!(r, Err(DriveError::Offline(_))), "call {i}: {r:?}");
+        assert!(
+            matches!(r, Err(DriveError::Offline(_) | DriveError::NoAnswer(_))),
+            "call {i}: {r:?}"
+        );
         worst = worst.max(took);
         total += took;
     }
@@ -216,14 +225,20 @@ async fn refused_connection_marks_offline_too() {
     drop(node);
     tokio::time::sleep(Duration::from_millis(50)).await;
     let r = drive.meta_get(Table::Objects, b"k".to_vec()).await;
-    assert!(matches!(r, Err(DriveError::Offline(_))), "got {r:?}");
+    assert!(
+        matches!(r, Err(DriveError::Offline(_) | DriveError::NoAnswer(_))),
+        "got {r:?}"
+    );
     assert!(
         !drive.is_online(),
         "a refusing node is marked offline: {r:?}"
     );
     let t = Instant::now();
     let r = drive.meta_get(Table::Objects, b"k".to_vec()).await;
-    assert!(matches!(r, Err(DriveError::Offline(_))), "got {r:?}");
+    assert!(
+        matches!(r, Err(DriveError::Offline(_) | DriveError::NoAnswer(_))),
+        "got {r:?}"
+    );
     assert!(t.elapsed() < Duration::from_millis(50));
 }
 
@@ -249,7 +264,10 @@ async fn application_errors_keep_the_node_online() {
         .to_owned();
     let unknown = RemoteDrive::new(&format!("http://{addr}/nope"), client()).expect("drive");
     let r = unknown.meta_get(Table::Objects, b"k".to_vec()).await;
-    assert!(matches!(r, Err(DriveError::Offline(_))), "got {r:?}");
+    assert!(
+        matches!(r, Err(DriveError::Offline(_) | DriveError::NoAnswer(_))),
+        "got {r:?}"
+    );
     assert!(
         unknown.is_online() && drive.is_online(),
         "the node answered"
@@ -277,7 +295,10 @@ async fn subscribers_hear_a_node_go_offline_and_come_back() {
 
     node.gray.store(true, Ordering::SeqCst);
     let r = drive.meta_get(Table::Objects, b"k".to_vec()).await;
-    assert!(matches!(r, Err(DriveError::Offline(_))), "got {r:?}");
+    assert!(
+        matches!(r, Err(DriveError::Offline(_) | DriveError::NoAnswer(_))),
+        "got {r:?}"
+    );
     let ev = tokio::time::timeout(Duration::from_secs(5), events.recv())
         .await
         .expect("an event within 5 s")
@@ -314,7 +335,9 @@ async fn a_node_that_answers_with_a_refusal_stays_online() {
     for _ in 0..3 {
         let r = drive.meta_get(Table::Objects, b"k".to_vec()).await;
         match r {
-            Err(DriveError::Offline(m)) => assert!(m.contains("authentication"), "{m}"),
+            Err(DriveError::Offline(m) | DriveError::NoAnswer(m)) => {
+                assert!(m.contains("authentication"), "{m}")
+            }
             other => panic!("expected Offline (refused), got {other:?}"),
         }
         assert!(drive.is_online(), "a refusing node answered: not offline");
@@ -347,7 +370,10 @@ async fn a_frozen_node_is_found_while_a_call_waits_and_the_call_fails_at_once() 
     let t = Instant::now();
     let r = drive.meta_get(Table::Objects, b"k".to_vec()).await;
     let took = t.elapsed();
-    assert!(matches!(r, Err(DriveError::Offline(_))), "got {r:?}");
+    assert!(
+        matches!(r, Err(DriveError::Offline(_) | DriveError::NoAnswer(_))),
+        "got {r:?}"
+    );
     assert!(!drive.is_online(), "the frozen node is marked offline");
     // At most: one interval (x1.25 jitter) plus the probes that must go unanswered.
     let bound = INTERVAL * 2 + heartbeat_timeout(INTERVAL) * HEARTBEAT_FAILURES;
@@ -358,7 +384,10 @@ async fn a_frozen_node_is_found_while_a_call_waits_and_the_call_fails_at_once() 
     // Later calls do not wait at all.
     let t = Instant::now();
     let r = drive.meta_get(Table::Objects, b"k".to_vec()).await;
-    assert!(matches!(r, Err(DriveError::Offline(_))), "got {r:?}");
+    assert!(
+        matches!(r, Err(DriveError::Offline(_) | DriveError::NoAnswer(_))),
+        "got {r:?}"
+    );
     assert!(t.elapsed() < Duration::from_millis(50), "{:?}", t.elapsed());
     // It thaws (SIGCONT): back online within a few intervals.
     node.gray.store(false, Ordering::SeqCst);
