@@ -32,18 +32,7 @@ fn node_config(port: u16) -> NodeConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_that_returns_is_healed_of_the_writes_it_missed() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut listeners = Vec::new();
-    for _ in 0..NODES {
-        listeners.push(
-            tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind"),
-        );
-    }
-    let ports: Vec<u16> = listeners
-        .iter()
-        .map(|l| l.local_addr().expect("addr").port())
-        .collect();
+    let (listeners, ports) = common::rpc_node::listeners(NODES).await;
     let path = |n: usize, d: usize| dir.path().join(format!("node{n}")).join(format!("d{d}"));
     let mut endpoints = vec![String::new(); 2 * NODES];
     for n in 0..NODES {

@@ -362,18 +362,7 @@ const NODES: usize = 4;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_puts_through_different_nodes_leave_one_whole_version() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut listeners = Vec::new();
-    for _ in 0..NODES {
-        listeners.push(
-            tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind"),
-        );
-    }
-    let ports: Vec<u16> = listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local addr").port())
-        .collect();
+    let (listeners, ports) = common::rpc_node::listeners(NODES).await;
     let mut endpoints = vec![String::new(); 2 * NODES];
     for n in 0..NODES {
         for d in 0..2 {
@@ -515,18 +504,7 @@ async fn a_writer_whose_lock_nodes_go_away_mid_write_is_refused_the_commit() {
     // Node 0 holds 4 of the 6 drives (EC 4+2: write quorum 4), nodes 1 and 2 one each: node
     // 0 alone could commit, but it needs a majority of the three nodes for the key lock.
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut listeners = Vec::new();
-    for _ in 0..3 {
-        listeners.push(
-            tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind"),
-        );
-    }
-    let ports: Vec<u16> = listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local addr").port())
-        .collect();
+    let (listeners, ports) = common::rpc_node::listeners(3).await;
     let homes = [0, 0, 0, 0, 1, 2];
     let endpoints: Vec<String> = homes
         .iter()

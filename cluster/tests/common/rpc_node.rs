@@ -44,3 +44,20 @@ pub fn serve(listener: tokio::net::TcpListener, service: RpcService) -> RpcServe
     });
     RpcServer { task }
 }
+
+/// `n` listeners on 127.0.0.1 (port 0, so parallel tests never collide) and their ports.
+pub async fn listeners(n: usize) -> (Vec<tokio::net::TcpListener>, Vec<u16>) {
+    let mut listeners = Vec::new();
+    for _ in 0..n {
+        listeners.push(
+            tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind"),
+        );
+    }
+    let ports = listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local addr").port())
+        .collect();
+    (listeners, ports)
+}

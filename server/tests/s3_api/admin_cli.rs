@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::common::{TestServer, ACCESS_KEY, SECRET_KEY};
+use super::common::{free_ports, Nodes, TestServer, ACCESS_KEY, SECRET_KEY};
 
 /// A test CA and a server certificate for 127.0.0.1 / localhost signed by it, written as
 /// `<dir>/ca.pem`, `<dir>/certs/public.crt` and `<dir>/certs/private.key`.
@@ -182,36 +182,6 @@ async fn admin_status_and_bench_put_over_https_with_a_test_ca() {
         "{}",
         r.stderr
     );
-}
-
-/// Child `tessera server` processes; each is SIGKILLed and reaped on drop.
-struct Nodes(Vec<Option<std::process::Child>>);
-
-impl Nodes {
-    fn kill(&mut self, i: usize) {
-        if let Some(mut c) = self.0[i].take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Nodes {
-    fn drop(&mut self) {
-        for i in 0..self.0.len() {
-            self.kill(i);
-        }
-    }
-}
-
-fn free_ports(n: usize) -> Vec<u16> {
-    // Held together so the OS hands out distinct ports, released just before the children bind.
-    let held: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().expect("local addr").port())
-        .collect()
 }
 
 async fn ready(port: u16) -> bool {

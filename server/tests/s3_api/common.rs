@@ -261,3 +261,34 @@ pub fn md5_hex(data: &[u8]) -> String {
     use md5::Digest as _;
     hex::encode(md5::Md5::digest(data))
 }
+
+/// Child `tessera server` processes; each is SIGKILLed and reaped on drop.
+pub struct Nodes(pub Vec<Option<std::process::Child>>);
+
+impl Nodes {
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.0[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for i in 0..self.0.len() {
+            self.kill(i);
+        }
+    }
+}
+
+/// `n` distinct free ports on 127.0.0.1 for child processes to bind.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    // Held together so the OS hands out distinct ports, released just before the children bind.
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("local addr").port())
+        .collect()
+}

@@ -15,38 +15,10 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 
-use super::common::{bytes, parse_response, raw, sdk_client, ACCESS_KEY, SECRET_KEY};
+use super::common::{
+    bytes, free_ports, parse_response, raw, sdk_client, Nodes, ACCESS_KEY, SECRET_KEY,
+};
 use super::sign::signed_request;
-
-/// The running children; each is SIGKILLed and reaped on drop.
-struct Nodes(Vec<Option<std::process::Child>>);
-
-impl Nodes {
-    fn kill(&mut self, i: usize) {
-        if let Some(mut c) = self.0[i].take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Nodes {
-    fn drop(&mut self) {
-        for i in 0..self.0.len() {
-            self.kill(i);
-        }
-    }
-}
-
-fn free_ports(n: usize) -> Vec<u16> {
-    // Held together so the OS hands out distinct ports, released just before the children bind.
-    let held: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().expect("local addr").port())
-        .collect()
-}
 
 fn spawn_node(port: u16, endpoints: &[String], secret: &str) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_tessera"))
