@@ -366,6 +366,29 @@ class Cluster:
             raise FeatureMissing(f"POST {ADMIN}/heal/scan answered {status} ({body[:200]!r}): "
                                  "the forced scan (contract 1, heal helper) is not there")
 
+    def wait_scanner_cycle(self, timeout: float = 60) -> None:
+        """Until every live node's scanner has completed a whole cycle that started after this
+        call (a forced one: `POST heal/scan`). Such a cycle settles the keys that a write left
+        on only some drives when its coordinating node was killed mid-commit: no client was
+        told of them and no node queued them, so only the scanner finds them."""
+        live = [n for n in self.nodes if n.alive() and not n.stopped]
+        before = {}
+        for n in live:
+            doc = self.heal_status(n)
+            before[n.index] = (doc or {}).get("scanner", {}).get("cycles", 0)
+            self.heal_scan(n)
+        t0 = time.monotonic()
+        while True:
+            # +2: the cycle running when asked may have started before the call.
+            pending = [n.index for n in live
+                       if (self.heal_status(n) or {}).get("scanner", {}).get("cycles", 0)
+                       < before[n.index] + 2]
+            if not pending:
+                return
+            if time.monotonic() - t0 > timeout:
+                raise AssertionError(f"no whole scanner cycle within {timeout}s on {pending}")
+            time.sleep(0.5)
+
     def wait_redundancy(self, timeout: float, on_poll=None) -> float:
         """Seconds until every live node reports redundancy_ok. Raises on timeout."""
         t0 = time.monotonic()

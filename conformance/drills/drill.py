@@ -71,6 +71,11 @@ def verify_every_shard(c: Cluster, bucket: str, ledger: Ledger) -> list[str]:
     nodes running. Returns the problems found."""
     half = len(c.nodes) // 2
     assert half * c.drives_per_node == c.data_shards, "halves must hold exactly K drives"
+    # With exactly K drives up, a key an interrupted write (its coordinator SIGKILLed
+    # mid-commit) left on some of them cannot be settled (GET and LIST answer 503 rather
+    # than guess); a whole scanner cycle with every node up settles such keys first.
+    c.wait_scanner_cycle()
+    phase("a whole scanner cycle on every node")
     problems: list[str] = []
     for keep in (c.nodes[:half], c.nodes[half:]):
         down = [n for n in c.nodes if n not in keep]
