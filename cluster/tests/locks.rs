@@ -27,34 +27,6 @@ use common::*;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-/// Serves like [`serve`], but every request waits `delay` before it is handled (a slow or
-/// overloaded node).
-fn serve_slowly(
-    listener: tokio::net::TcpListener,
-    service: RpcService,
-    delay: Duration,
-) -> RpcServer {
-    let service = Arc::new(service);
-    let task = tokio::spawn(async move {
-        let mut conns = tokio::task::JoinSet::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            let s = service.clone();
-            conns.spawn(async move {
-                let svc = service_fn(move |req| {
-                    let s = s.clone();
-                    async move {
-                        tokio::time::sleep(delay).await;
-                        Ok::<_, Infallible>(rpc::serve(&s, req).await)
-                    }
-                });
-                let b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let _ = b.serve_connection(TokioIo::new(stream), svc).await;
-            });
-        }
-    });
-    RpcServer { task }
-}
-
 /// Lock tables only: `n` nodes, each serving its table (no drives).
 struct LockNodes {
     tables: Vec<Arc<LockTable>>,

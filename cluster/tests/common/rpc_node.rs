@@ -27,6 +27,16 @@ impl Drop for RpcServer {
 
 /// Serves `service` on `listener` until the returned handle is dropped.
 pub fn serve(listener: tokio::net::TcpListener, service: RpcService) -> RpcServer {
+    serve_slowly(listener, service, std::time::Duration::ZERO)
+}
+
+/// Serves like [`serve`], but every request waits `delay` before it is handled (a slow or
+/// overloaded node).
+pub fn serve_slowly(
+    listener: tokio::net::TcpListener,
+    service: RpcService,
+    delay: std::time::Duration,
+) -> RpcServer {
     let service = Arc::new(service);
     let task = tokio::spawn(async move {
         let mut conns = tokio::task::JoinSet::new();
@@ -35,7 +45,12 @@ pub fn serve(listener: tokio::net::TcpListener, service: RpcService) -> RpcServe
             conns.spawn(async move {
                 let svc = service_fn(move |req| {
                     let s = s.clone();
-                    async move { Ok::<_, Infallible>(rpc::serve(&s, req).await) }
+                    async move {
+                        if !delay.is_zero() {
+                            tokio::time::sleep(delay).await;
+                        }
+                        Ok::<_, Infallible>(rpc::serve(&s, req).await)
+                    }
                 });
                 let b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                 let _ = b.serve_connection(TokioIo::new(stream), svc).await;
