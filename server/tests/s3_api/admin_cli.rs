@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::common::{free_ports, Nodes, TestServer, ACCESS_KEY, SECRET_KEY};
+use super::common::{free_ports, node_command, Nodes, TestServer, ACCESS_KEY, SECRET_KEY};
 
 /// A test CA and a server certificate for 127.0.0.1 / localhost signed by it, written as
 /// `<dir>/ca.pem`, `<dir>/certs/public.crt` and `<dir>/certs/private.key`.
@@ -224,19 +224,7 @@ async fn heal_status_cluster_asks_every_node_and_reports_a_dead_one() {
             .iter()
             .map(|p| {
                 Some(
-                    std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-                        .arg("server")
-                        .arg("--address")
-                        .arg(format!("127.0.0.1:{p}"))
-                        .args(&endpoints)
-                        .env("TESSERA_ROOT_USER", ACCESS_KEY)
-                        .env("TESSERA_ROOT_PASSWORD", SECRET_KEY)
-                        .env_remove("MINIO_ROOT_USER")
-                        .env_remove("MINIO_ROOT_PASSWORD")
-                        .env_remove("TESSERA_ADDRESS")
-                        .env("RUST_LOG", "warn")
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
+                    node_command(*p, &[], &endpoints, SECRET_KEY)
                         .spawn()
                         .expect("spawn tessera"),
                 )

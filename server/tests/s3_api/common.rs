@@ -292,3 +292,40 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .map(|l| l.local_addr().expect("local addr").port())
         .collect()
 }
+
+/// A `tessera server` child on 127.0.0.1:`port` with `flags` then the shared `endpoints`,
+/// the given root secret, none of the caller's TESSERA_/MINIO_ settings, warn-level logs
+/// to [`node_log`]. Not spawned: callers add what their test needs.
+pub fn node_command(
+    port: u16,
+    flags: &[&std::ffi::OsStr],
+    endpoints: &[String],
+    secret: &str,
+) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"));
+    c.arg("server")
+        .arg("--address")
+        .arg(format!("127.0.0.1:{port}"))
+        .args(flags)
+        .args(endpoints)
+        .env("TESSERA_ROOT_USER", ACCESS_KEY)
+        .env("TESSERA_ROOT_PASSWORD", secret)
+        .env_remove("MINIO_ROOT_USER")
+        .env_remove("MINIO_ROOT_PASSWORD")
+        .env_remove("TESSERA_ADDRESS")
+        .env_remove("TESSERA_CERTS_DIR")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(node_log(port));
+    c
+}
+
+/// Where a node's log goes: `TESSERA_TEST_NODE_LOGS=<dir>` keeps one file per port.
+pub fn node_log(port: u16) -> std::process::Stdio {
+    std::env::var_os("TESSERA_TEST_NODE_LOGS")
+        .and_then(|d| {
+            std::fs::File::create(std::path::Path::new(&d).join(format!("{port}.log"))).ok()
+        })
+        .map(std::process::Stdio::from)
+        .unwrap_or_else(std::process::Stdio::null)
+}

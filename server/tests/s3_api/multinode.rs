@@ -10,42 +10,19 @@
 //! one TCP forwarder each) still form one deployment. Every child is killed on drop.
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 
 use super::common::{
-    bytes, free_ports, parse_response, raw, sdk_client, Nodes, ACCESS_KEY, SECRET_KEY,
+    bytes, free_ports, node_command, parse_response, raw, sdk_client, Nodes, SECRET_KEY,
 };
 use super::sign::signed_request;
 
 fn spawn_node(port: u16, endpoints: &[String], secret: &str) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .arg("server")
-        .arg("--address")
-        .arg(format!("127.0.0.1:{port}"))
-        .args(endpoints)
-        .env("TESSERA_ROOT_USER", ACCESS_KEY)
-        .env("TESSERA_ROOT_PASSWORD", secret)
-        .env_remove("MINIO_ROOT_USER")
-        .env_remove("MINIO_ROOT_PASSWORD")
-        .env_remove("TESSERA_ADDRESS")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(node_log(port))
+    node_command(port, &[], endpoints, secret)
         .spawn()
         .expect("spawn tessera")
-}
-
-/// Where a node's log goes: `TESSERA_TEST_NODE_LOGS=<dir>` keeps one file per port.
-fn node_log(port: u16) -> Stdio {
-    std::env::var_os("TESSERA_TEST_NODE_LOGS")
-        .and_then(|d| {
-            std::fs::File::create(std::path::Path::new(&d).join(format!("{port}.log"))).ok()
-        })
-        .map(Stdio::from)
-        .unwrap_or_else(Stdio::null)
 }
 
 async fn probe(port: u16, path: &str) -> Option<u16> {
@@ -310,20 +287,8 @@ async fn nodes_named_by_forwarded_addresses_form_one_deployment_with_self() {
     let mut nodes = Nodes(
         (0..4)
             .map(|i| {
-                let mut c = Command::new(env!("CARGO_BIN_EXE_tessera"));
-                c.arg("server")
-                    .arg("--address")
-                    .arg(format!("127.0.0.1:{}", listen[i]))
-                    .args(&endpoints)
-                    .env("TESSERA_SELF", format!("127.0.0.1:{}", named[i]))
-                    .env("TESSERA_ROOT_USER", ACCESS_KEY)
-                    .env("TESSERA_ROOT_PASSWORD", SECRET_KEY)
-                    .env_remove("MINIO_ROOT_USER")
-                    .env_remove("MINIO_ROOT_PASSWORD")
-                    .env_remove("TESSERA_ADDRESS")
-                    .env("RUST_LOG", "warn")
-                    .stdout(Stdio::null())
-                    .stderr(node_log(listen[i]));
+                let mut c = node_command(listen[i], &[], &endpoints, SECRET_KEY);
+                c.env("TESSERA_SELF", format!("127.0.0.1:{}", named[i]));
                 Some(c.spawn().expect("spawn tessera"))
             })
             .collect(),
@@ -393,22 +358,8 @@ async fn four_nodes_over_https_trust_the_cas_directory() {
         ports
             .iter()
             .map(|p| {
-                let mut c = Command::new(env!("CARGO_BIN_EXE_tessera"));
-                c.arg("server")
-                    .arg("--address")
-                    .arg(format!("127.0.0.1:{p}"))
-                    .arg("--certs-dir")
-                    .arg(&certs)
-                    .args(&endpoints)
-                    .env("TESSERA_ROOT_USER", ACCESS_KEY)
-                    .env("TESSERA_ROOT_PASSWORD", SECRET_KEY)
-                    .env_remove("MINIO_ROOT_USER")
-                    .env_remove("MINIO_ROOT_PASSWORD")
-                    .env_remove("TESSERA_ADDRESS")
-                    .env_remove("TESSERA_CERTS_DIR")
-                    .env("RUST_LOG", "warn")
-                    .stdout(Stdio::null())
-                    .stderr(node_log(*p));
+                let certs_flag = [std::ffi::OsStr::new("--certs-dir"), certs.as_os_str()];
+                let mut c = node_command(*p, &certs_flag, &endpoints, SECRET_KEY);
                 Some(c.spawn().expect("spawn tessera"))
             })
             .collect(),
