@@ -307,6 +307,8 @@ async fn a_node_known_offline_is_skipped_until_it_answers_again() {
     }
     // Only one other node left: no majority, and the lock says so fast with LockTimeout.
     nodes.servers[1] = None;
+    // Dropping the server aborts its tasks asynchronously: let a kept-alive connection end.
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let t = Instant::now();
     let r = locker.lock("bucket/c").await;
     assert!(
