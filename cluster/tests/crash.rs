@@ -19,6 +19,17 @@ type Value = Option<String>;
 struct KeyModel {
     acked: Value,
     pending: Vec<Value>,
+    /// The writer's last lines about this key, for the failure message.
+    history: Vec<String>,
+}
+
+impl KeyModel {
+    fn note(&mut self, line: &str) {
+        if self.history.len() == 24 {
+            self.history.remove(0);
+        }
+        self.history.push(line.to_owned());
+    }
 }
 
 fn apply_output(model: &mut BTreeMap<String, KeyModel>, lines: &[String]) {
@@ -27,10 +38,13 @@ fn apply_output(model: &mut BTreeMap<String, KeyModel>, lines: &[String]) {
         match parts.as_slice() {
             ["B", key, v] => {
                 let v = (*v != "-").then(|| v.to_string());
-                model.entry(key.to_string()).or_default().pending.push(v);
+                let m = model.entry(key.to_string()).or_default();
+                m.note(line);
+                m.pending.push(v);
             }
             ["A", key] => {
                 let m = model.entry(key.to_string()).or_default();
+                m.note(line);
                 m.acked = m.pending.pop().expect("an ack follows its begin");
                 m.pending.clear();
             }
@@ -101,9 +115,13 @@ async fn verify(
         let allowed = m.pending.contains(&actual) || m.acked == actual;
         assert!(
             allowed,
-            "{key}: found {actual:?}, acknowledged {:?}, in flight {:?}",
-            m.acked, m.pending
+            "{key}: found {actual:?}, acknowledged {:?}, in flight {:?}; the writer's last lines \
+             about it:\n{}",
+            m.acked,
+            m.pending,
+            m.history.join("\n")
         );
+        m.note(&format!("(verified after a kill: {actual:?})"));
         m.acked = actual;
         m.pending.clear();
     }

@@ -131,7 +131,8 @@ async fn run(drives: String, seed: u64) -> Result<(), Box<dyn std::error::Error>
                 let v = next(&mut x).to_le_bytes();
                 chunk.copy_from_slice(&v[..chunk.len()]);
             }
-            writeln!(out, "B {key} {}", blake3::hash(&body).to_hex())?;
+            let hash = blake3::hash(&body).to_hex().to_string();
+            writeln!(out, "B {key} {hash}")?;
             out.flush()?;
             store
                 .put_object(
@@ -141,6 +142,7 @@ async fn run(drives: String, seed: u64) -> Result<(), Box<dyn std::error::Error>
                     PutOptions::default(),
                 )
                 .await?;
+            mine.insert(key.clone(), hash);
         }
         writeln!(out, "A {key}")?;
         out.flush()?;
