@@ -197,15 +197,19 @@ pub(crate) async fn upload_part(
 
     let guard = store.inner.locks.lock(lock_name(b, k)).await?;
     // The upload may have been completed or aborted while the body streamed.
-    let previous = match settle_upload(&set, b, k, id).await {
-        Ok(_) => read_all(&set, Table::Parts, &pkey).await,
+    // Fencing: a writer whose key lock was lost meanwhile must not commit.
+    let previous = match settle_upload(&set, b, k, id)
+        .await
+        .and_then(|_| guard.ensure_held())
+    {
+        Ok(()) => read_all(&set, Table::Parts, &pkey).await,
         Err(e) => {
             drop(guard);
             discard_staged(&set, &staged.tmp).await;
             return Err(e);
         }
     };
-    let committed = join_all(set.drives.iter().enumerate().map(|(slot, d)| {
+    let outcomes = join_all(set.drives.iter().enumerate().map(|(slot, d)| {
         let mv = DataMove {
             tmp: staged.tmp.clone(),
             bucket: b.as_str().to_owned(),
@@ -217,10 +221,22 @@ pub(crate) async fn upload_part(
             value: encode(&record),
         };
         let go = staged.ok[slot];
-        async move { go && d.commit(Some(mv), vec![op]).await.is_ok() }
+        async move {
+            if go {
+                Some(d.commit(Some(mv), vec![op]).await)
+            } else {
+                None
+            }
+        }
     }))
     .await;
     discard_staged(&set, &staged.tmp).await;
+    let committed: Vec<bool> = outcomes.iter().map(|o| matches!(o, Some(Ok(())))).collect();
+    // Drives that took the call and never answered may hold the new part.
+    let unknown = outcomes
+        .iter()
+        .filter(|o| matches!(o, Some(Err(DriveError::NoAnswer(_)))))
+        .count();
     let n = committed.iter().filter(|c| **c).count();
     let old_file = |slot: usize| match &previous[slot] {
         Ok(Some(bytes)) => decode::<PartRecord>(bytes).ok().map(|p| p.part.file),
@@ -248,6 +264,15 @@ pub(crate) async fn upload_part(
             }
         }))
         .await;
+        if n + unknown >= set.write_quorum() {
+            // Not a refusal: the part may stand once those drives answer. The client
+            // retries the part (or lists the parts) before completing.
+            return Err(StoreError::WriteOutcomeUnknown {
+                ok: n,
+                unknown,
+                need: set.write_quorum(),
+            });
+        }
         return Err(StoreError::WriteQuorum {
             ok: n,
             need: set.write_quorum(),
@@ -437,11 +462,13 @@ pub(crate) async fn abort_multipart(
     id: &UploadId,
 ) -> Result<(), StoreError> {
     let set = store.set_for(b, k).clone();
-    let _guard = store.inner.locks.lock(lock_name(b, k)).await?;
+    let guard = store.inner.locks.lock(lock_name(b, k)).await?;
     let (upload, _) = settle_upload(&set, b, k, id).await?;
+    // Fencing: an aborter whose key lock was lost meanwhile must not remove the upload.
+    guard.ensure_held()?;
     let ukey = upload_key(b.as_str(), k.as_str(), id.as_str());
     let range = ScanRange::prefix(&parts_prefix(id.as_str()), usize::MAX);
-    let ok = join_all(set.drives.iter().map(|d| {
+    let outcomes = join_all(set.drives.iter().map(|d| {
         let (ukey, range, data_id) = (ukey.clone(), range.clone(), upload.data_id.clone());
         async move {
             // Each drive removes the part records it has, the upload record, then the data.
@@ -454,16 +481,27 @@ pub(crate) async fn abort_multipart(
                 table: Table::Parts,
                 key,
             }));
-            let ok = d.meta_apply(ops).await.is_ok();
-            if ok {
+            let applied = d.meta_apply(ops).await;
+            if applied.is_ok() {
                 let _ = d.delete_data(b.as_str(), &data_id).await;
             }
-            ok
+            applied
         }
     }))
     .await;
-    let n = ok.iter().filter(|o| **o).count();
+    let n = outcomes.iter().filter(|o| o.is_ok()).count();
+    let unknown = outcomes
+        .iter()
+        .filter(|o| matches!(o, Err(DriveError::NoAnswer(_))))
+        .count();
     if n < set.write_quorum() {
+        if n + unknown >= set.write_quorum() {
+            return Err(StoreError::WriteOutcomeUnknown {
+                ok: n,
+                unknown,
+                need: set.write_quorum(),
+            });
+        }
         return Err(StoreError::WriteQuorum {
             ok: n,
             need: set.write_quorum(),

@@ -6,8 +6,8 @@
 //! to be offline is not asked until it answers again, and that concurrent puts of
 //! one key through different nodes leave one whole version on every drive (nothing for a
 //! heal to repair) that every node reads alike. Fencing: a holder whose lock nodes stop
-//! keeping its lease while its write is under way is refused the commit (`LockLost`), and the
-//! old version stays.
+//! keeping its lease while its write (a PUT, or a part upload) is under way is refused the
+//! commit (`LockLost`), and the old version stays.
 
 mod common;
 
@@ -473,10 +473,10 @@ struct Fence {
     read_delay: Duration,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_writer_whose_lock_nodes_go_away_mid_write_is_refused_the_commit() {
-    // Node 0 holds 4 of the 6 drives (EC 4+2: write quorum 4), nodes 1 and 2 one each: node
-    // 0 alone could commit, but it needs a majority of the three nodes for the key lock.
+/// Three nodes over real RPC for the fencing tests: node 0 holds 4 of the 6 drives (EC 4+2:
+/// write quorum 4), nodes 1 and 2 one each and serve through [`serve_fencing`]. Node 0 alone
+/// could commit, but it needs a majority of the three nodes for the key lock.
+async fn fenced_cluster(fence: &Arc<Fence>) -> (tempfile::TempDir, Vec<Store>, Vec<RpcServer>) {
     let dir = tempfile::tempdir().expect("temp dir");
     let (listeners, ports) = common::rpc_node::listeners(3).await;
     let homes = [0, 0, 0, 0, 1, 2];
@@ -490,10 +490,6 @@ async fn a_writer_whose_lock_nodes_go_away_mid_write_is_refused_the_commit() {
         .collect();
     let mut cfg = StoreConfig::new(endpoints);
     cfg.parity = Some(2);
-    let fence = Arc::new(Fence {
-        read_delay: Duration::from_millis(1_500),
-        ..Fence::default()
-    });
     let lease = Duration::from_millis(900);
     let mut opening = Vec::new();
     let mut servers = Vec::new();
@@ -531,6 +527,20 @@ async fn a_writer_whose_lock_nodes_go_away_mid_write_is_refused_the_commit() {
             .into_iter()
             .map(|s| s.expect("task ran").expect("node opens"))
             .collect();
+    (dir, stores, servers)
+}
+
+fn fence() -> Arc<Fence> {
+    Arc::new(Fence {
+        read_delay: Duration::from_millis(1_500),
+        ..Fence::default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_writer_whose_lock_nodes_go_away_mid_write_is_refused_the_commit() {
+    let fence = fence();
+    let (_dir, stores, servers) = fenced_cluster(&fence).await;
     let b = bucket("fenced");
     stores[0].make_bucket(&b).await.expect("bucket made");
     let old = data(20_000, 1);
@@ -567,6 +577,65 @@ async fn a_writer_whose_lock_nodes_go_away_mid_write_is_refused_the_commit() {
     for s in &stores {
         assert_eq!(get(s, &b, "k").await.as_deref(), Ok(&old[..]));
         assert_eq!(s.head_object(&b, &key("k")).await.expect("head").etag, etag);
+    }
+    drop(stores);
+    drop(servers);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_part_upload_whose_lock_nodes_go_away_mid_write_is_refused_the_commit() {
+    let fence = fence();
+    let (_dir, stores, servers) = fenced_cluster(&fence).await;
+    let b = bucket("fenced-parts");
+    stores[0].make_bucket(&b).await.expect("bucket made");
+    let id = stores[0]
+        .create_multipart(&b, &key("k"), Default::default(), None)
+        .await
+        .expect("upload created");
+    let first = stores[0]
+        .upload_part(
+            &b,
+            &key("k"),
+            &id,
+            1,
+            BytesBody::chunked(data(20_000, 1), 10_000),
+            Default::default(),
+        )
+        .await
+        .expect("part 1 uploaded");
+
+    // The re-upload of part 1 is granted its lock; while it checks the upload, nodes 1 and 2
+    // stop keeping leases, so the holder's refresh reaches no majority.
+    fence.armed.store(true, Ordering::SeqCst);
+    let r = stores[0]
+        .upload_part(
+            &b,
+            &key("k"),
+            &id,
+            1,
+            BytesBody::chunked(data(20_000, 2), 10_000),
+            Default::default(),
+        )
+        .await;
+    assert!(
+        fence.locks_down.load(Ordering::SeqCst),
+        "the lock nodes never went away mid-write"
+    );
+    assert!(
+        matches!(r, Err(StoreError::LockLost { .. })),
+        "a part upload whose lock was lost committed anyway: {r:?}"
+    );
+
+    // The lock nodes are back: part 1 is still the first upload, on every node.
+    fence.armed.store(false, Ordering::SeqCst);
+    fence.locks_down.store(false, Ordering::SeqCst);
+    for s in &stores {
+        let page = s
+            .list_parts(&b, &key("k"), &id, 0, 1000)
+            .await
+            .expect("parts listed");
+        let etags: Vec<&str> = page.parts.iter().map(|p| p.etag.as_str()).collect();
+        assert_eq!(etags, [first.etag.as_str()]);
     }
     drop(stores);
     drop(servers);
