@@ -203,8 +203,19 @@ pub enum HealCommand {
     /// Shows the node's healing status (a table; `--json` for the raw JSON); with
     /// `--cluster`, every node's, and whether the whole cluster is at full redundancy.
     Status(StatusArgs),
-    /// Starts a full scanner cycle on the node now.
-    Scan(Target),
+    /// Starts a full scanner cycle on the node now; with `--cluster`, on every node (fails
+    /// when any node could not be asked).
+    Scan(ScanArgs),
+}
+
+/// `tessera admin heal scan`.
+#[derive(Debug, Clone, Args)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Ask the node for the node list, then start a cycle on every node.
+    #[arg(long)]
+    pub cluster: bool,
 }
 
 /// `tessera admin heal status`.
@@ -414,12 +425,25 @@ pub async fn call(
         .await
 }
 
-/// Every node's heal status, gathered through the node at `endpoint` (which names the
-/// others): `{"redundancy_ok": bool, "nodes": [{"endpoint", "local", "seen_as", "reachable",
-/// "error", "status"}]}` where `status` is the node's `/heal` JSON (null when unreachable)
-/// and `seen_as` its liveness state as the asked node sees it. The cluster is at full
-/// redundancy only when every node answered and reports `redundancy_ok`.
-pub async fn cluster_status(client: &AdminClient, endpoint: &str) -> Result<Value, AdminError> {
+/// One node's answer to a request [`ask_every_node`] sent it.
+struct NodeAnswer {
+    /// The node as the endpoint list names it (the asked node as the operator reached it
+    /// when the list names no address).
+    endpoint: Value,
+    local: bool,
+    /// Its liveness state as the asked node sees it.
+    seen_as: Value,
+    answer: Result<Value, AdminError>,
+}
+
+/// Asks the node at `endpoint` for the node list, then sends `method path` to every node
+/// (the asked node as the operator reached it, the others by the endpoint list's address).
+async fn ask_every_node(
+    client: &AdminClient,
+    endpoint: &str,
+    method: Method,
+    path: &str,
+) -> Result<Vec<NodeAnswer>, AdminError> {
     let list = client
         .call_json(endpoint, Method::GET, CLUSTER_PATH)
         .await?;
@@ -429,37 +453,92 @@ pub async fn cluster_status(client: &AdminClient, endpoint: &str) -> Result<Valu
         .ok_or_else(|| AdminError::Answer("no nodes in the cluster answer".into()))?;
     let asks = nodes.iter().map(|n| {
         let local = n["local"].as_bool().unwrap_or(false);
-        // The asked node is reached as the operator reached it; the others by the endpoint
-        // list's address.
         let url = if local {
             Some(endpoint.trim_end_matches('/').to_owned())
         } else {
             n["endpoint"].as_str().map(str::to_owned)
         };
+        let method = method.clone();
         async move {
             let answer = match &url {
-                Some(u) => client.call_json(u, Method::GET, HEAL_PATH).await,
+                Some(u) => client.call_json(u, method, path).await,
                 None => Err(AdminError::Answer("the node list names no address".into())),
             };
-            let (reachable, error, status) = match answer {
+            NodeAnswer {
+                endpoint: json!(n["endpoint"].as_str().map(str::to_owned).or(url)),
+                local,
+                seen_as: n["state"].clone(),
+                answer,
+            }
+        }
+    });
+    Ok(futures::future::join_all(asks).await)
+}
+
+/// Every node's heal status, gathered through the node at `endpoint` (which names the
+/// others): `{"redundancy_ok": bool, "nodes": [{"endpoint", "local", "seen_as", "reachable",
+/// "error", "status"}]}` where `status` is the node's `/heal` JSON (null when unreachable)
+/// and `seen_as` its liveness state as the asked node sees it. The cluster is at full
+/// redundancy only when every node answered and reports `redundancy_ok`.
+pub async fn cluster_status(client: &AdminClient, endpoint: &str) -> Result<Value, AdminError> {
+    let rows: Vec<Value> = ask_every_node(client, endpoint, Method::GET, HEAL_PATH)
+        .await?
+        .into_iter()
+        .map(|n| {
+            let (reachable, error, status) = match n.answer {
                 Ok(v) => (true, Value::Null, v),
                 Err(e) => (false, Value::String(e.to_string()), Value::Null),
             };
             json!({
-                "endpoint": n["endpoint"].as_str().map(str::to_owned).or(url),
-                "local": local,
-                "seen_as": n["state"],
+                "endpoint": n.endpoint,
+                "local": n.local,
+                "seen_as": n.seen_as,
                 "reachable": reachable,
                 "error": error,
                 "status": status,
             })
-        }
-    });
-    let rows = futures::future::join_all(asks).await;
+        })
+        .collect();
     let ok = rows
         .iter()
         .all(|r| r["reachable"] == true && r["status"]["redundancy_ok"] == true);
     Ok(json!({ "redundancy_ok": ok, "nodes": rows }))
+}
+
+/// Starts a scanner cycle on every node, through the node at `endpoint`: `{"started": n,
+/// "nodes": [{"endpoint", "local", "seen_as", "started", "error"}]}`.
+pub async fn cluster_scan(client: &AdminClient, endpoint: &str) -> Result<Value, AdminError> {
+    let rows: Vec<Value> = ask_every_node(client, endpoint, Method::POST, SCAN_PATH)
+        .await?
+        .into_iter()
+        .map(|n| {
+            let error = n.answer.err().map(|e| e.to_string());
+            json!({
+                "endpoint": n.endpoint,
+                "local": n.local,
+                "seen_as": n.seen_as,
+                "started": error.is_none(),
+                "error": error,
+            })
+        })
+        .collect();
+    let started = rows.iter().filter(|r| r["started"] == true).count();
+    Ok(json!({ "started": started, "nodes": rows }))
+}
+
+/// The text of a [`cluster_scan`] JSON: a line per node.
+pub fn cluster_scan_lines(v: &Value) -> String {
+    let mut out = String::new();
+    for n in v["nodes"].as_array().into_iter().flatten() {
+        let name = n["endpoint"].as_str().unwrap_or("(this node)");
+        if n["started"] == true {
+            out.push_str(&format!("{name}: scan started\n"));
+        } else {
+            let why = n["error"].as_str().unwrap_or("no answer");
+            out.push_str(&format!("{name}: NOT started: {why}\n"));
+        }
+    }
+    out
 }
 
 /// Runs `tessera admin ...`, printing to stdout.
@@ -468,7 +547,7 @@ pub async fn run_cli(args: AdminArgs) -> Result<(), Box<dyn std::error::Error>> 
     let AdminCommand::Heal(cmd) = args.command;
     let (target, cluster) = match &cmd {
         HealCommand::Status(s) => (&s.target, s.cluster),
-        HealCommand::Scan(t) => (t, false),
+        HealCommand::Scan(s) => (&s.target, s.cluster),
     };
     let trust = ClientTrust::from_flags(target.ca_bundle.clone(), target.insecure, |k| {
         std::env::var(k).ok()
@@ -480,14 +559,34 @@ pub async fn run_cli(args: AdminArgs) -> Result<(), Box<dyn std::error::Error>> 
     }
     let tls = target.endpoint.starts_with("https://");
     let client = AdminClient::new(&trust, tls, &target.region, &ak, &sk)?;
+    let mut failure = None;
     let text = if cluster {
         // Peers that do not answer must not hold the whole report for long.
         let client = client.with_timeout(Duration::from_secs(10));
-        let v = cluster_status(&client, &target.endpoint).await?;
+        let (v, text) = match &cmd {
+            HealCommand::Status(_) => {
+                let v = cluster_status(&client, &target.endpoint).await?;
+                let t = cluster_table(&v);
+                (v, t)
+            }
+            HealCommand::Scan(_) => {
+                let v = cluster_scan(&client, &target.endpoint).await?;
+                let all = v["nodes"].as_array().map_or(0, Vec::len);
+                let started = v["started"].as_u64().unwrap_or(0) as usize;
+                if started < all {
+                    failure = Some(format!(
+                        "the scan was not started on {} of {all} nodes",
+                        all - started
+                    ));
+                }
+                let t = cluster_scan_lines(&v);
+                (v, t)
+            }
+        };
         if target.json {
             format!("{}\n", serde_json::to_string_pretty(&v)?)
         } else {
-            cluster_table(&v)
+            text
         }
     } else {
         let (method, path) = match &cmd {
@@ -514,7 +613,10 @@ pub async fn run_cli(args: AdminArgs) -> Result<(), Box<dyn std::error::Error>> 
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
-    Ok(())
+    match failure {
+        Some(f) => Err(f.into()),
+        None => Ok(()),
+    }
 }
 
 /// The human table of a [`cluster_status`] JSON: one row per node, then the verdict.

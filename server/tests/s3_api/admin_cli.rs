@@ -206,7 +206,7 @@ async fn ready(port: u16) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn heal_status_cluster_asks_every_node_and_reports_a_dead_one() {
+async fn heal_status_and_scan_cluster_ask_every_node_and_report_a_dead_one() {
     let dir = tempfile::tempdir().expect("temp dir");
     let ports = free_ports(2);
     let mut endpoints = Vec::new();
@@ -294,6 +294,40 @@ async fn heal_status_cluster_asks_every_node_and_reports_a_dead_one() {
     assert!(r.stdout.contains(&second), "{}", r.stdout);
     assert!(r.stdout.contains("Cluster redundancy: OK"), "{}", r.stdout);
 
+    // `heal scan --cluster` starts a scanner cycle on both nodes: each one's count of
+    // finished cycles goes up.
+    let cycles = |v: &Value| -> Vec<u64> {
+        v["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|n| n["status"]["scanner"]["cycles"].as_u64().unwrap_or(0))
+            .collect()
+    };
+    let before = cycles(&v);
+    let scan_args: Vec<&str> = ["admin", "heal", "scan", "--cluster", "--json", "--endpoint"]
+        .into_iter()
+        .chain([first.as_str()])
+        .collect();
+    let r = tessera(&scan_args, None).await;
+    assert!(r.ok, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    let s: Value = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(s["started"], 2, "{s:#}");
+    let started = Instant::now();
+    loop {
+        let r = tessera(&args, None).await;
+        let v: Value = serde_json::from_str(&r.stdout).expect("JSON");
+        let now = cycles(&v);
+        if now.len() == 2 && now.iter().zip(&before).all(|(n, b)| n > b) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "scanner cycles before {before:?}, now {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // The second node dies: the cluster is not at full redundancy, and the row says why.
     nodes.kill(1);
     let r = tessera(&args, None).await;
@@ -314,4 +348,26 @@ async fn heal_status_cluster_asks_every_node_and_reports_a_dead_one() {
         r.stdout
     );
     assert!(r.stdout.contains("unreachable"), "{}", r.stdout);
+    // A scan cannot start on it: the command fails and names it.
+    let r = tessera(
+        &["admin", "heal", "scan", "--cluster", "--endpoint", &first],
+        None,
+    )
+    .await;
+    assert!(!r.ok, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(&format!("{second}: NOT started")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(&format!("{first}: scan started")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("not started on 1 of 2 nodes"),
+        "{}",
+        r.stderr
+    );
 }
