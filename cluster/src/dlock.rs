@@ -10,7 +10,9 @@
 //! ([`StoreError::LockTimeout`]); a grant that arrives after its round was decided is given
 //! back with the round's others, or on arrival when they are already given back. While the
 //! [`DistGuard`] lives it refreshes the lease, and dropping it releases the lock on the nodes
-//! its round asked (best effort, in the background). The guard knows whether
+//! its round asked (best effort: at once in its own table; to a peer riding on the next
+//! request this node sends there, or on its own a few milliseconds later, so a write costs
+//! no release round). The guard knows whether
 //! its lease is still held ([`Lease`]): it is lost for good when a refresh reaches no
 //! majority, or when the time a majority last confirmed it (grant or refresh, counted from
 //! when that round was sent) plus nine tenths of the lease has passed; a holder must check
@@ -260,18 +262,11 @@ struct GrantRound {
     late: Arc<LateGrants>,
 }
 
-/// A release in flight: its number, and a channel closed when it is done.
-type PendingRelease = (u64, tokio::sync::watch::Receiver<()>);
-
 /// Takes locks on a majority of `nodes`. See the module docs. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct DistLocker {
     nodes: Arc<Vec<Voter>>,
     cfg: LockConfig,
-    /// Releases still in flight to peers, per resource: (their number, closed when done).
-    /// A new `lock` of the resource waits for them instead of colliding with them.
-    pending: Arc<Mutex<HashMap<String, PendingRelease>>>,
-    next_release: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Whether a holder still holds its lock (see the module docs). Cheap to clone.
@@ -352,8 +347,6 @@ impl DistLocker {
         DistLocker {
             nodes: Arc::new(nodes.into_iter().map(Voter::new).collect()),
             cfg,
-            pending: Arc::default(),
-            next_release: Arc::default(),
         }
     }
 
@@ -460,65 +453,22 @@ impl DistLocker {
     }
 
     /// Releases `uid` on the nodes flagged in `on` (all when `None`): this node's own table
-    /// at once (so the next local writer finds it free), the peers in the background.
+    /// at once (so the next local writer finds it free); to each peer it rides on the next
+    /// request this node sends there, or goes on its own shortly after
+    /// ([`RpcClient::defer_release`]). A later grant of the resource to that peer from this
+    /// node carries it ahead of itself, so this node's next writer never collides with it.
     fn release_in_background(&self, resource: &str, uid: &str, on: Option<Vec<bool>>) {
         let wanted = |i: usize| on.as_ref().is_none_or(|on| on[i]);
         for (i, v) in self.nodes.iter().enumerate() {
-            if let (LockNode::Local(t), true) = (&v.node, wanted(i)) {
-                t.release(resource, uid);
+            if !wanted(i) {
+                continue;
             }
-        }
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let remote: Vec<Voter> = (self.nodes.iter().enumerate())
-            .filter(|(i, v)| matches!(v.node, LockNode::Remote { .. }) && wanted(*i))
-            .map(|(_, v)| v.clone())
-            .collect();
-        if remote.is_empty() {
-            return;
-        }
-        let (resource, uid) = (resource.to_owned(), uid.to_owned());
-        let (lease, limit) = (self.cfg.lease, self.cfg.request_timeout);
-        let number = self
-            .next_release
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (done, rx) = tokio::sync::watch::channel(());
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(resource.clone(), (number, rx));
-        let pending = self.pending.clone();
-        rt.spawn(async move {
-            join_all(remote.iter().map(|n| {
-                let (resource, uid) = (resource.as_str(), uid.as_str());
-                async move {
-                    let _ =
-                        tokio::time::timeout(limit, n.ask(LockOp::Release, resource, uid, lease))
-                            .await;
+            match &v.node {
+                LockNode::Local(t) => {
+                    t.release(resource, uid);
                 }
-            }))
-            .await;
-            let mut p = pending.lock().unwrap_or_else(|p| p.into_inner());
-            if p.get(&resource).is_some_and(|(n, _)| *n == number) {
-                p.remove(&resource);
+                LockNode::Remote { base, client } => client.defer_release(base, resource, uid),
             }
-            drop(done);
-        });
-    }
-
-    /// Waits (at most a request timeout) for this node's own releases of `resource` that
-    /// are still on their way to the peers.
-    async fn settle(&self, resource: &str) {
-        let rx = self
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(resource)
-            .map(|(_, rx)| rx.clone());
-        if let Some(mut rx) = rx {
-            // `changed` fails once the release task drops its sender.
-            let _ = tokio::time::timeout(self.cfg.request_timeout, rx.changed()).await;
         }
     }
 
@@ -536,7 +486,6 @@ impl DistLocker {
         // (the client retries after SlowDown) instead of after the whole acquire timeout.
         let mut out_of_reach = 0;
         loop {
-            self.settle(resource).await;
             let uid = uuid::Uuid::new_v4().to_string();
             let sent = Instant::now();
             let round = self.grant_round(resource, &uid).await;

@@ -1,18 +1,30 @@
 //! The per-drive metadata store: an embedded, crash-safe, ordered key-value store holding
 //! buckets, object version records, inline shard bytes, uploads and parts. Currently redb
 //! (see docs/decisions/0002-metadata-store.md); the choice stays inside this file. Commits
-//! are grouped: concurrent `apply` calls on one drive share one durable write transaction
-//! (each call's ops stay together, all or nothing), so a busy drive pays one fsync per
-//! batch, not per request. Blocking API: callers run it on a blocking thread. It must never
-//! interpret the values it holds.
+//! are grouped: concurrent `apply` calls on one drive share one write (each call's ops stay
+//! together, all or nothing), so a busy drive pays one fsync per batch, not per request.
+//!
+//! A batch is made durable by a write-ahead log beside the database (`meta.wal`, see
+//! [`wal`]): one appended record and one `fdatasync` of a preallocated file, then the ops go
+//! into redb in a non-durable transaction (visible to readers at once, durable only through
+//! the log). When the log fills, a durable redb transaction (a checkpoint) persists
+//! everything before it together with the last logged sequence number, and the log starts
+//! over. Opening the store replays the records after the checkpoint, so an acknowledged
+//! `apply` survives a crash or power loss exactly as a durable redb commit would; see
+//! docs/decisions/0007-metadata-log.md. A store whose log or database failed a write after
+//! logging refuses every later `apply` (its state is settled by the replay when it is opened
+//! again). Blocking API: callers run it on a blocking thread. It must never interpret the
+//! values it holds.
 
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 
-use redb::{ReadableDatabase, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable as _, TableDefinition};
 
 use crate::DriveError;
+
+mod wal;
 
 /// The keyspaces of the metadata store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -111,10 +123,17 @@ fn meta_err(e: impl std::fmt::Display) -> DriveError {
 /// Most requests folded into one group commit.
 const MAX_BATCH: usize = 256;
 
+/// The store's own bookkeeping (not a [`Table`]): the last log record a checkpoint covers.
+const STATE: TableDefinition<'static, &'static str, u64> = TableDefinition::new("tessera_state");
+const CHECKPOINT_KEY: &str = "wal_checkpoint";
+
 /// One drive's metadata database.
 pub struct MetaStore {
     db: redb::Database,
     group: Mutex<GroupState>,
+    log: Mutex<wal::Wal>,
+    /// Set when a write failed after its batch was logged: later applies are refused.
+    poisoned: std::sync::atomic::AtomicBool,
 }
 
 /// Requests waiting for the next group commit, and whether a caller is committing now.
@@ -138,18 +157,64 @@ impl std::fmt::Debug for MetaStore {
 }
 
 impl MetaStore {
-    /// Opens or creates the store at `path` (a file), creating all tables.
+    /// Opens or creates the store at `path` (a file), creating all tables, and replays the
+    /// write-ahead log beside it (`path` with the extension `wal`) into a checkpoint.
     pub fn open(path: &Path) -> Result<Self, DriveError> {
+        Self::open_with_log_size(path, wal::LOG_SIZE)
+    }
+
+    fn open_with_log_size(path: &Path, log_size: u64) -> Result<Self, DriveError> {
         let db = redb::Database::create(path).map_err(meta_err)?;
         let tx = db.begin_write().map_err(meta_err)?;
         for t in Table::ALL {
             tx.open_table(t.def()).map_err(meta_err)?;
         }
+        let checkpoint = {
+            let state = tx.open_table(STATE).map_err(meta_err)?;
+            let v = state.get(CHECKPOINT_KEY).map_err(meta_err)?;
+            v.map(|v| v.value()).unwrap_or(0)
+        };
         tx.commit().map_err(meta_err)?;
-        Ok(MetaStore {
+        let log_path = path.with_extension("wal");
+        let (log, replay) = wal::Wal::open(&log_path, log_size, checkpoint)?;
+        let store = MetaStore {
             db,
             group: Mutex::new(GroupState::default()),
-        })
+            log: Mutex::new(log),
+            poisoned: std::sync::atomic::AtomicBool::new(false),
+        };
+        if !replay.is_empty() {
+            tracing::info!(
+                log = %log_path.display(),
+                records = replay.len(),
+                "metadata store: replaying logged commits"
+            );
+            let groups: Vec<&[MetaOp]> = replay.iter().map(|(_, ops)| ops.as_slice()).collect();
+            let tx = store.db.begin_write().map_err(meta_err)?;
+            Self::write_ops(&tx, &groups)?;
+            tx.commit().map_err(meta_err)?;
+        }
+        // Everything logged so far is in the database now: make it durable and start the
+        // log over (also when nothing was replayed: the log's next sequence number is set).
+        let last = replay.last().map_or(checkpoint, |(seq, _)| *seq);
+        store.checkpoint(last)?;
+        store
+            .log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .restart(last + 1);
+        Ok(store)
+    }
+
+    /// A durable transaction that persists every commit before it and records that the log
+    /// is covered up to `seq`.
+    fn checkpoint(&self, seq: u64) -> Result<(), DriveError> {
+        let tx = self.db.begin_write().map_err(meta_err)?;
+        {
+            let mut state = tx.open_table(STATE).map_err(meta_err)?;
+            state.insert(CHECKPOINT_KEY, seq).map_err(meta_err)?;
+        }
+        tx.commit().map_err(meta_err)
     }
 
     pub fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, DriveError> {
@@ -236,10 +301,11 @@ impl MetaStore {
                 for p in &batch {
                     let r = match &outcome {
                         Ok(()) => Ok(()),
-                        Err(_) if batch.len() > 1 => {
-                            self.commit(&[p.ops.as_slice()]).map_err(|e| e.to_string())
-                        }
-                        Err(e) => Err(e.to_string()),
+                        // Nothing of the batch was logged: each caller on its own.
+                        Err(e) if !e.logged && batch.len() > 1 => self
+                            .commit(&[p.ops.as_slice()])
+                            .map_err(|e| e.error.to_string()),
+                        Err(e) => Err(e.error.to_string()),
                     };
                     *p.done.lock().unwrap_or_else(|x| x.into_inner()) = Some(r);
                     p.cv.notify_all();
@@ -255,9 +321,64 @@ impl MetaStore {
         }
     }
 
-    /// One durable write transaction holding every op of every group.
-    fn commit(&self, groups: &[&[MetaOp]]) -> Result<(), DriveError> {
-        let tx = self.db.begin_write().map_err(meta_err)?;
+    /// Makes every op of every group durable (see the module docs): logged, then written
+    /// to the database without a sync of its own; a batch too large for the log goes into a
+    /// durable transaction directly. A failure after the batch's log record may have
+    /// reached the disk poisons the store (see the module docs).
+    fn commit(&self, groups: &[&[MetaOp]]) -> Result<(), CommitFailure> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.poisoned.load(SeqCst) {
+            return Err(unlogged(DriveError::Meta(
+                "metadata store refused: an earlier write failed after it was logged".into(),
+            )));
+        }
+        let record = wal::encode(groups);
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let poison = |e: DriveError| {
+            self.poisoned.store(true, SeqCst);
+            tracing::error!(error = %e, "metadata store: a logged write failed; refusing writes until reopened");
+            CommitFailure {
+                error: e,
+                logged: true,
+            }
+        };
+        if !log.fits_ever(record.len()) {
+            // Too large for the log: one durable transaction, which also covers the log.
+            let tx = self.db.begin_write().map_err(meta_err).map_err(unlogged)?;
+            Self::write_ops(&tx, groups).map_err(unlogged)?;
+            {
+                let mut state = tx.open_table(STATE).map_err(meta_err).map_err(unlogged)?;
+                state
+                    .insert(CHECKPOINT_KEY, log.last_seq())
+                    .map_err(meta_err)
+                    .map_err(unlogged)?;
+            }
+            tx.commit().map_err(meta_err).map_err(unlogged)?;
+            let next = log.last_seq() + 1;
+            log.restart(next);
+            return Ok(());
+        }
+        if !log.fits(record.len()) {
+            // The log is full: persist what it covers, then start it over.
+            self.checkpoint(log.last_seq()).map_err(unlogged)?;
+            let next = log.last_seq() + 1;
+            log.restart(next);
+        }
+        if let Err(e) = log.append(&record) {
+            // The record may be partly on disk: a replay could still apply it.
+            return Err(poison(e));
+        }
+        let written = self.db.begin_write().map_err(meta_err).and_then(|mut tx| {
+            tx.set_durability(redb::Durability::None)
+                .map_err(meta_err)?;
+            Self::write_ops(&tx, groups)?;
+            tx.commit().map_err(meta_err)
+        });
+        written.map_err(poison)
+    }
+
+    /// Every op of every group, in order, into `tx`.
+    fn write_ops(tx: &redb::WriteTransaction, groups: &[&[MetaOp]]) -> Result<(), DriveError> {
         {
             let mut tables = Vec::new();
             for t in Table::ALL {
@@ -282,7 +403,39 @@ impl MetaStore {
                 }
             }
         }
-        tx.commit().map_err(meta_err)
+        Ok(())
+    }
+}
+
+/// A failed commit, and whether its batch may have reached the log (if not, each caller
+/// may be retried on its own).
+struct CommitFailure {
+    error: DriveError,
+    logged: bool,
+}
+
+/// A failure before anything of the batch was logged.
+fn unlogged(error: DriveError) -> CommitFailure {
+    CommitFailure {
+        error,
+        logged: false,
+    }
+}
+
+impl Drop for MetaStore {
+    /// A clean close leaves nothing to replay (best effort: the log covers a failure).
+    fn drop(&mut self) {
+        if self.poisoned.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let last = self
+            .log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_seq();
+        if let Err(e) = self.checkpoint(last) {
+            tracing::warn!(error = %e, "metadata store: checkpoint at close failed (the log will be replayed)");
+        }
     }
 }
 
@@ -365,6 +518,70 @@ mod tests {
         };
         assert_eq!(m.scan(Table::Objects, &all)?.len(), 200);
         assert_eq!(m.scan(Table::Inline, &all)?.len(), 200);
+        Ok(())
+    }
+
+    /// What a crash leaves: the files as they are while the store is open, with no close.
+    fn crash_image(from: &Path, to: &Path) -> Result<(), DriveError> {
+        for name in ["meta.redb", "meta.wal"] {
+            std::fs::copy(from.join(name), to.join(name)).map_err(|e| DriveError::io(name, e))?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn acknowledged_applies_survive_a_crash_through_the_log() -> Result<(), DriveError> {
+        let dir = tempfile::tempdir().map_err(|e| DriveError::io("tmp", e))?;
+        let (live, image) = (dir.path().join("live"), dir.path().join("image"));
+        for d in [&live, &image] {
+            std::fs::create_dir(d).map_err(|e| DriveError::io("mkdir", e))?;
+        }
+        // A small log, so the run checkpoints and starts the log over several times.
+        let m = MetaStore::open_with_log_size(&live.join("meta.redb"), 16 << 10)?;
+        let put = |i: usize| MetaOp::Put {
+            table: Table::Objects,
+            key: format!("k{i:04}").into_bytes(),
+            value: vec![i as u8; 300],
+        };
+        for i in 0..200 {
+            m.apply(vec![put(i)])?;
+        }
+        m.apply(vec![MetaOp::Delete {
+            table: Table::Objects,
+            key: b"k0007".to_vec(),
+        }])?;
+        // A batch larger than the log goes into the database durably on its own.
+        m.apply((200..300).map(put).collect())?;
+        m.apply(vec![put(300)])?;
+        crash_image(&live, &image)?;
+        let all = ScanRange {
+            start: Bound::Unbounded,
+            end: Bound::Unbounded,
+            limit: usize::MAX,
+        };
+        let want = m.scan(Table::Objects, &all)?;
+        assert_eq!(want.len(), 300);
+        // Without its log the crash image misses the last writes: the log is what kept them.
+        let nolog = dir.path().join("nolog");
+        std::fs::create_dir(&nolog).map_err(|e| DriveError::io("mkdir", e))?;
+        std::fs::copy(live.join("meta.redb"), nolog.join("meta.redb"))
+            .map_err(|e| DriveError::io("copy", e))?;
+        let bare = MetaStore::open(&nolog.join("meta.redb"))?;
+        assert!(bare.get(Table::Objects, b"k0300")?.is_none());
+        let back = MetaStore::open(&image.join("meta.redb"))?;
+        assert_eq!(back.scan(Table::Objects, &all)?, want);
+        // Writes after the replay are logged on top, and a second crash keeps both.
+        back.apply(vec![put(7)])?;
+        let again = dir.path().join("again");
+        std::fs::create_dir(&again).map_err(|e| DriveError::io("mkdir", e))?;
+        crash_image(&image, &again)?;
+        let back2 = MetaStore::open(&again.join("meta.redb"))?;
+        assert_eq!(back2.scan(Table::Objects, &all)?.len(), 301);
+        assert_eq!(back2.get(Table::Objects, b"k0007")?, Some(vec![7u8; 300]));
+        // A clean close leaves nothing to replay, and reopening keeps everything.
+        drop(m);
+        let reopened = MetaStore::open(&live.join("meta.redb"))?;
+        assert_eq!(reopened.scan(Table::Objects, &all)?, want);
         Ok(())
     }
 

@@ -7,12 +7,15 @@
 //! still have taken effect). Every call is
 //! raced against its node being marked offline by liveness (then it fails at once with
 //! `Transport`, instead of waiting out its timeout), and the first call to a node starts that
-//! node's heartbeat. It must never buffer a whole shard upload: uploads go through a bounded
-//! channel.
+//! node's heartbeat. Lock releases ([`RpcClient::defer_release`]) do not get a request of their
+//! own: they ride in the query of the next request to their node (any call, signed with it),
+//! or in one flush request after [`RELEASE_FLUSH`] if no call went there meanwhile. It must
+//! never buffer a whole shard upload: uploads go through a bounded channel.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -39,6 +42,13 @@ const SLOWEST_LINK: u64 = 4 << 20;
 
 /// Upload blocks (and their frame headers) queued ahead of the connection.
 const UPLOAD_QUEUE: usize = 8;
+
+/// How long a deferred lock release waits for another request to its node to ride on
+/// before it is sent on its own.
+pub const RELEASE_FLUSH: Duration = Duration::from_millis(5);
+
+/// Most deferred releases one request carries (the rest wait for the next one).
+const RIDERS_PER_REQUEST: usize = 32;
 
 /// The task that ends with the service's answer to a streamed upload.
 pub(crate) type UploadAnswer = JoinHandle<Result<(), RpcError>>;
@@ -200,6 +210,8 @@ struct ClientInner {
     http: Http,
     key: InternodeKey,
     timeouts: RpcTimeouts,
+    /// Per node base URL: lock releases (resource, lock id) waiting for a request to ride on.
+    riders: Mutex<HashMap<String, Vec<(String, String)>>>,
 }
 
 impl std::fmt::Debug for RpcClient {
@@ -280,6 +292,7 @@ impl RpcClient {
                 http,
                 key,
                 timeouts,
+                riders: Mutex::default(),
             }),
         }
     }
@@ -302,6 +315,10 @@ impl RpcClient {
         body: RequestBody,
     ) -> Result<Request<RequestBody>, RpcError> {
         let mut params = params.to_vec();
+        for (resource, uid) in self.take_riders(&t.base) {
+            params.push((wire::RIDER_RESOURCE_PARAM, resource));
+            params.push((wire::RIDER_UID_PARAM, uid));
+        }
         let length = match &body {
             RequestBody::Full(b) => {
                 let b = b.as_ref().map(|b| b.as_ref()).unwrap_or_default();
@@ -484,6 +501,61 @@ impl RpcClient {
         ];
         let body = self.unary(&t, method, &params, None).await?;
         Ok(body == b"1")
+    }
+
+    /// Releases `uid`'s lock of `resource` on the node at `base` without a request of its
+    /// own: it rides on the next request to that node, and is flushed on its own after
+    /// [`RELEASE_FLUSH`] if none went there. Best effort, as any release: if the request
+    /// carrying it fails, the grant runs out with its lease.
+    pub(crate) fn defer_release(&self, base: &str, resource: &str, uid: &str) {
+        let first = {
+            let mut riders = self.inner.riders.lock().unwrap_or_else(|p| p.into_inner());
+            let waiting = riders.entry(base.to_owned()).or_default();
+            waiting.push((resource.to_owned(), uid.to_owned()));
+            waiting.len() == 1
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if first {
+            let (client, base) = (self.clone(), base.to_owned());
+            rt.spawn(async move {
+                tokio::time::sleep(RELEASE_FLUSH).await;
+                client.flush_releases(&base).await;
+            });
+        }
+    }
+
+    /// Sends the releases still waiting for the node at `base` (each request carries its
+    /// share of them).
+    pub(crate) async fn flush_releases(&self, base: &str) {
+        loop {
+            let first = {
+                let mut riders = self.inner.riders.lock().unwrap_or_else(|p| p.into_inner());
+                riders.get_mut(base).and_then(|w| w.pop())
+            };
+            let Some((resource, uid)) = first else {
+                return;
+            };
+            let sent = self
+                .lock_call(base, LockOp::Release, &resource, &uid, Duration::ZERO)
+                .await;
+            if let Err(e) = sent {
+                tracing::debug!(node = %base, error = %e, "deferred lock releases not delivered (their leases run out)");
+            }
+        }
+    }
+
+    /// Up to [`RIDERS_PER_REQUEST`] releases waiting for `base`, taken for a request there.
+    fn take_riders(&self, base: &str) -> Vec<(String, String)> {
+        let mut riders = self.inner.riders.lock().unwrap_or_else(|p| p.into_inner());
+        match riders.get_mut(base) {
+            Some(w) if !w.is_empty() => {
+                let n = w.len().min(RIDERS_PER_REQUEST);
+                w.drain(..n).collect()
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// A call whose response is `len` shard bytes, streamed: the head must come within the

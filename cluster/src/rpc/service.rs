@@ -4,7 +4,8 @@
 //! request names, concurrently). It authenticates every request before reading its body or touching a drive
 //! (403 with an empty body otherwise), streams shard uploads into a `ShardWriter` frame by
 //! frame (never the whole shard in memory), and keeps open shard readers in a handle table
-//! with an idle expiry. It must never interpret object keys or decide quorum.
+//! with an idle expiry. Lock releases riding on any request are applied before it is
+//! answered. It must never interpret object keys or decide quorum.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -412,6 +413,7 @@ where
         tracing::debug!(path = %req.uri().path(), "internode request refused: bad or stale signature");
         return empty(StatusCode::FORBIDDEN);
     }
+    release_riders(&state.locks, req.uri().query().unwrap_or(""));
     let path = req.uri().path().to_owned();
     let Some((segment, method)) = path
         .strip_prefix(wire::PREFIX)
@@ -685,6 +687,29 @@ where
         }
     });
     Ok(futures::future::join_all(calls).await)
+}
+
+/// Applies the lock releases riding on a request (`rr`/`ru` pairs in its signed query, see
+/// `RpcClient::defer_release`) before the request itself is answered, so a grant of the
+/// same resource in that request finds the earlier holder gone.
+fn release_riders(table: &LockTable, query: &str) {
+    let marker = format!("{}=", wire::RIDER_RESOURCE_PARAM);
+    if !query.contains(&marker) {
+        return;
+    }
+    let Ok(pairs) = wire::decode_query(query) else {
+        return;
+    };
+    let mut resource: Option<String> = None;
+    for (k, v) in pairs {
+        if k == wire::RIDER_RESOURCE_PARAM {
+            resource = Some(v);
+        } else if k == wire::RIDER_UID_PARAM {
+            if let Some(r) = resource.take() {
+                table.release(&r, &v);
+            }
+        }
+    }
 }
 
 /// Answers one lock call from this node's table: whether it was granted / refreshed /

@@ -32,6 +32,11 @@ pub const MAX_FRAME: usize = 64 << 20;
 /// Largest non-streamed request body accepted (metadata batches, a healed shard file).
 pub const MAX_UNARY_BODY: usize = 1 << 30;
 
+/// Query parameters of a lock release riding on another request (see
+/// `RpcClient::defer_release`): pairs of a resource and then its lock id, in order.
+pub const RIDER_RESOURCE_PARAM: &str = "rr";
+pub const RIDER_UID_PARAM: &str = "ru";
+
 /// The path segment naming a drive: its endpoint (exactly as in the shared endpoint list),
 /// base64url without padding.
 pub fn drive_segment(endpoint: &str) -> String {
