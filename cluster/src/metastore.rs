@@ -11,8 +11,9 @@
 //! everything before it together with the last logged sequence number, and the log starts
 //! over. Opening the store replays the records after the checkpoint, so an acknowledged
 //! `apply` survives a crash or power loss exactly as a durable redb commit would; see
-//! docs/decisions/0007-metadata-log.md. A store whose log or database failed a write after
-//! logging refuses every later `apply` (its state is settled by the replay when it is opened
+//! docs/decisions/0007-metadata-log.md. A batch the database refuses after it was logged is
+//! taken back out of the log; a store whose log write failed (or could not take a record
+//! back) refuses every later `apply` (its state is settled by the replay when it is opened
 //! again). Blocking API: callers run it on a blocking thread. It must never interpret the
 //! values it holds.
 
@@ -374,7 +375,14 @@ impl MetaStore {
             Self::write_ops(&tx, groups)?;
             tx.commit().map_err(meta_err)
         });
-        written.map_err(poison)
+        match written {
+            Ok(()) => Ok(()),
+            // The database took none of it: take the record back, and it never happened.
+            Err(e) => match log.retract_last() {
+                Ok(()) => Err(unlogged(e)),
+                Err(_) => Err(poison(e)),
+            },
+        }
     }
 
     /// Every op of every group, in order, into `tx`.

@@ -32,6 +32,8 @@ pub(super) struct Wal {
     size: u64,
     offset: u64,
     next_seq: u64,
+    /// Where the last appended record starts (until the log restarts or it is retracted).
+    last_start: Option<u64>,
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> DriveError + '_ {
@@ -97,6 +99,7 @@ impl Wal {
                 size,
                 offset: 0,
                 next_seq: checkpoint + 1,
+                last_start: None,
             },
             records,
         ))
@@ -107,6 +110,7 @@ impl Wal {
     pub(super) fn restart(&mut self, next_seq: u64) {
         self.offset = 0;
         self.next_seq = next_seq;
+        self.last_start = None;
     }
 
     /// The sequence number of the last record appended (or covered before the log started).
@@ -139,8 +143,25 @@ impl Wal {
         let e = |e| DriveError::io("metadata log", e);
         self.file.write_all_at(&rec, self.offset).map_err(e)?;
         self.file.sync_data().map_err(e)?;
+        self.last_start = Some(self.offset);
         self.offset += rec.len() as u64;
         self.next_seq += 1;
+        Ok(())
+    }
+
+    /// Takes back the last appended record (its head is zeroed and synced, so no replay
+    /// finds it): for a batch that was logged but could not be written to the database.
+    /// `Err` when there is none or the disk refused; then a replay may still apply it.
+    pub(super) fn retract_last(&mut self) -> Result<(), DriveError> {
+        let at = self
+            .last_start
+            .ok_or_else(|| DriveError::Meta("no log record to retract".into()))?;
+        let e = |e| DriveError::io("metadata log", e);
+        self.file.write_all_at(&[0u8; HEAD], at).map_err(e)?;
+        self.file.sync_data().map_err(e)?;
+        self.offset = at;
+        self.next_seq -= 1;
+        self.last_start = None;
         Ok(())
     }
 }
@@ -294,6 +315,27 @@ mod tests {
             .map_err(|e| DriveError::io("wal", e))?;
         let (_, got) = Wal::open(&path, 4096, 3)?;
         assert_eq!(got, vec![(4, a.to_vec())]);
+
+        // A retracted record is not replayed, and the next one takes its place and number.
+        let (mut w, _) = Wal::open(&path, 4096, 5)?;
+        w.restart(6);
+        w.append(&encode(&[a]))?;
+        w.append(&encode(&[b]))?;
+        w.retract_last()?;
+        assert!(
+            w.retract_last().is_err(),
+            "only the last record can be taken back"
+        );
+        drop(w);
+        let (mut w, got) = Wal::open(&path, 4096, 5)?;
+        assert_eq!(got, vec![(6, a.to_vec())]);
+        w.restart(7);
+        w.append(&encode(&[b]))?;
+        w.retract_last()?;
+        w.append(&encode(&[a, b]))?;
+        drop(w);
+        let (_, got) = Wal::open(&path, 4096, 6)?;
+        assert_eq!(got, vec![(7, [a, b].concat())]);
         Ok(())
     }
 }
