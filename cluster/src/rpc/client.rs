@@ -50,6 +50,9 @@ pub const RELEASE_FLUSH: Duration = Duration::from_millis(5);
 /// Most deferred releases one request carries (the rest wait for the next one).
 const RIDERS_PER_REQUEST: usize = 32;
 
+/// Most query bytes the deferred releases of one request may take (see `take_riders`).
+const RIDER_QUERY_BYTES: usize = 8 << 10;
+
 /// The task that ends with the service's answer to a streamed upload.
 pub(crate) type UploadAnswer = JoinHandle<Result<(), RpcError>>;
 
@@ -546,16 +549,24 @@ impl RpcClient {
         }
     }
 
-    /// Up to [`RIDERS_PER_REQUEST`] releases waiting for `base`, taken for a request there.
+    /// Releases waiting for `base`, taken for a request there: at most
+    /// [`RIDERS_PER_REQUEST`], and no more than [`RIDER_QUERY_BYTES`] of query between them
+    /// (a key is up to 1 KiB, tripled by percent-encoding; the URI must stay short).
     fn take_riders(&self, base: &str) -> Vec<(String, String)> {
         let mut riders = self.inner.riders.lock().unwrap_or_else(|p| p.into_inner());
-        match riders.get_mut(base) {
-            Some(w) if !w.is_empty() => {
-                let n = w.len().min(RIDERS_PER_REQUEST);
-                w.drain(..n).collect()
-            }
-            _ => Vec::new(),
-        }
+        let Some(waiting) = riders.get_mut(base) else {
+            return Vec::new();
+        };
+        let mut bytes = 0;
+        let n = waiting
+            .iter()
+            .take(RIDERS_PER_REQUEST)
+            .take_while(|(resource, uid)| {
+                bytes += 3 * resource.len() + uid.len() + 8;
+                bytes <= RIDER_QUERY_BYTES
+            })
+            .count();
+        waiting.drain(..n).collect()
     }
 
     /// A call whose response is `len` shard bytes, streamed: the head must come within the
@@ -617,5 +628,45 @@ impl RpcClient {
             client.watched(&t, answer).await
         });
         Ok((tx, task))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deferred_releases_ride_in_bounded_shares_and_the_service_applies_them() {
+        let client = RpcClient::new(InternodeKey::from_bytes([7; 32]));
+        let (a, b) = ("http://127.0.0.1:1", "http://127.0.0.1:2");
+        // No runtime here: nothing is flushed on its own, the releases only wait.
+        let long = "k".repeat(1024);
+        for i in 0..5 {
+            client.defer_release(a, &format!("bucket/{long}{i}"), &format!("uid{i}"));
+        }
+        client.defer_release(b, "bucket/short", "uid-b");
+        // Two long keys fit into one request's share (3 KiB each once percent-encoded).
+        let first = client.take_riders(a);
+        assert_eq!(first.len(), 2);
+        assert_eq!(first[0], (format!("bucket/{long}0"), "uid0".to_owned()));
+        assert_eq!(client.take_riders(a).len(), 2);
+        assert_eq!(client.take_riders(a).len(), 1);
+        assert!(client.take_riders(a).is_empty());
+        assert_eq!(client.take_riders(b).len(), 1, "each node has its own");
+
+        // The receiving side frees exactly the grants named, pair by pair.
+        let table = crate::dlock::LockTable::new();
+        let lease = Duration::from_secs(30);
+        assert!(table.grant(&first[0].0, &first[0].1, lease));
+        assert!(table.grant(&first[1].0, "someone-else", lease));
+        let mut params = vec![("method", "x".to_owned())];
+        for (r, u) in &first {
+            params.push((wire::RIDER_RESOURCE_PARAM, r.clone()));
+            params.push((wire::RIDER_UID_PARAM, u.clone()));
+        }
+        crate::rpc::service::release_riders(&table, &wire::encode_query(&params));
+        assert_eq!(table.held(), 1, "only the named holder's grant is freed");
+        assert!(!table.grant(&first[1].0, &first[1].1, lease));
+        assert!(table.grant(&first[0].0, "next", lease));
     }
 }

@@ -692,7 +692,7 @@ where
 /// Applies the lock releases riding on a request (`rr`/`ru` pairs in its signed query, see
 /// `RpcClient::defer_release`) before the request itself is answered, so a grant of the
 /// same resource in that request finds the earlier holder gone.
-fn release_riders(table: &LockTable, query: &str) {
+pub(crate) fn release_riders(table: &LockTable, query: &str) {
     let marker = format!("{}=", wire::RIDER_RESOURCE_PARAM);
     if !query.contains(&marker) {
         return;
