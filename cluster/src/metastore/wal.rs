@@ -17,7 +17,7 @@ use super::{MetaOp, Table};
 use crate::DriveError;
 
 /// Size of the log file: a checkpoint happens each time it fills.
-pub(super) const LOG_SIZE: u64 = 1 << 20;
+pub(super) const LOG_SIZE: u64 = 256 << 10;
 
 const MAGIC: u32 = 0x5457_4c31;
 /// magic u32, payload length u32, sequence number u64, crc32c u32.
