@@ -127,6 +127,8 @@ const MAX_BATCH: usize = 256;
 /// The store's own bookkeeping (not a [`Table`]): the last log record a checkpoint covers.
 const STATE: TableDefinition<'static, &'static str, u64> = TableDefinition::new("tessera_state");
 const CHECKPOINT_KEY: &str = "wal_checkpoint";
+/// The log's secret salt (see [`wal`]), made once with the store.
+const SALT_KEY: &str = "wal_salt";
 
 /// One drive's metadata database.
 pub struct MetaStore {
@@ -170,14 +172,25 @@ impl MetaStore {
         for t in Table::ALL {
             tx.open_table(t.def()).map_err(meta_err)?;
         }
-        let checkpoint = {
-            let state = tx.open_table(STATE).map_err(meta_err)?;
-            let v = state.get(CHECKPOINT_KEY).map_err(meta_err)?;
-            v.map(|v| v.value()).unwrap_or(0)
+        let (checkpoint, salt) = {
+            let mut state = tx.open_table(STATE).map_err(meta_err)?;
+            let checkpoint = state.get(CHECKPOINT_KEY).map_err(meta_err)?;
+            let checkpoint = checkpoint.map(|v| v.value()).unwrap_or(0);
+            let salt = state.get(SALT_KEY).map_err(meta_err)?.map(|v| v.value());
+            let salt = match salt {
+                Some(s) => s,
+                None => {
+                    // Durable with this transaction, before the log holds anything.
+                    let s = uuid::Uuid::new_v4().as_u64_pair().0;
+                    state.insert(SALT_KEY, s).map_err(meta_err)?;
+                    s
+                }
+            };
+            (checkpoint, salt)
         };
         tx.commit().map_err(meta_err)?;
         let log_path = path.with_extension("wal");
-        let (log, replay) = wal::Wal::open(&log_path, log_size, checkpoint)?;
+        let (log, replay) = wal::Wal::open(&log_path, log_size, checkpoint, salt)?;
         let store = MetaStore {
             db,
             group: Mutex::new(GroupState::default()),

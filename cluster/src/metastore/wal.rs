@@ -2,7 +2,9 @@
 //! one group commit's ops, written at increasing offsets and made durable with one
 //! `fdatasync` (the file is written in full when created, so a sync flushes data only, no
 //! file-system metadata). A record is `magic | payload length | sequence number | crc32c of
-//! (sequence number, payload) | payload`; sequence numbers of consecutive records increase by
+//! (salt, sequence number, payload) | payload`; the salt is a random secret of the store's
+//! (kept in its database), so bytes a client wrote, left in the file by an older pass (an
+//! inline shard in an old record's payload), can never pass for a record; sequence numbers of consecutive records increase by
 //! one. After a checkpoint the log starts over at offset 0 with the next sequence number, so
 //! older records past the new ones always carry smaller numbers. Reading the log back stops
 //! at the first record that is torn, fails its checksum, or does not continue the sequence.
@@ -29,6 +31,7 @@ pub(super) type Replay = Vec<(u64, Vec<MetaOp>)>;
 /// The open log: where the next record goes and the number it gets.
 pub(super) struct Wal {
     file: File,
+    salt: u64,
     size: u64,
     offset: u64,
     next_seq: u64,
@@ -48,6 +51,7 @@ impl Wal {
         path: &Path,
         size: u64,
         checkpoint: u64,
+        salt: u64,
     ) -> Result<(Wal, Replay), DriveError> {
         let file = OpenOptions::new()
             .read(true)
@@ -79,7 +83,7 @@ impl Wal {
         file.read_exact_at(&mut bytes, 0).map_err(io_err(path))?;
         let mut at = 0usize;
         let mut prev: Option<u64> = None;
-        while let Some((seq, ops, next)) = decode(&bytes, at) {
+        while let Some((seq, ops, next)) = decode(&bytes, at, salt) {
             if prev.is_some_and(|p| seq != p + 1) {
                 break;
             }
@@ -96,6 +100,7 @@ impl Wal {
         Ok((
             Wal {
                 file,
+                salt,
                 size,
                 offset: 0,
                 next_seq: checkpoint + 1,
@@ -137,7 +142,7 @@ impl Wal {
         rec.extend_from_slice(&MAGIC.to_le_bytes());
         rec.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         rec.extend_from_slice(&seq.to_le_bytes());
-        let crc = crc32c::crc32c_append(crc32c::crc32c(&seq.to_le_bytes()), payload);
+        let crc = checksum(self.salt, seq, payload);
         rec.extend_from_slice(&crc.to_le_bytes());
         rec.extend_from_slice(payload);
         let e = |e| DriveError::io("metadata log", e);
@@ -211,9 +216,15 @@ pub(super) fn encode(groups: &[&[MetaOp]]) -> Vec<u8> {
     out
 }
 
+/// The crc32c of a record: over the salt, the sequence number and the payload.
+fn checksum(salt: u64, seq: u64, payload: &[u8]) -> u32 {
+    let head = crc32c::crc32c_append(crc32c::crc32c(&salt.to_le_bytes()), &seq.to_le_bytes());
+    crc32c::crc32c_append(head, payload)
+}
+
 /// The record at `at` in `bytes`: (sequence number, ops, offset after it), or `None` when
-/// there is no whole, intact record there.
-fn decode(bytes: &[u8], at: usize) -> Option<(u64, Vec<MetaOp>, usize)> {
+/// there is no whole, intact record of this log (`salt`) there.
+fn decode(bytes: &[u8], at: usize, salt: u64) -> Option<(u64, Vec<MetaOp>, usize)> {
     let head = bytes.get(at..at.checked_add(HEAD)?)?;
     let word = |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
     if word(0) != MAGIC {
@@ -224,7 +235,7 @@ fn decode(bytes: &[u8], at: usize) -> Option<(u64, Vec<MetaOp>, usize)> {
     let crc = word(16);
     let start = at + HEAD;
     let payload = bytes.get(start..start.checked_add(len)?)?;
-    if crc32c::crc32c_append(crc32c::crc32c(&seq.to_le_bytes()), payload) != crc {
+    if checksum(salt, seq, payload) != crc {
         return None;
     }
     Some((seq, decode_ops(payload)?, start + len))
@@ -259,6 +270,8 @@ fn decode_ops(mut p: &[u8]) -> Option<Vec<MetaOp>> {
 mod tests {
     use super::*;
 
+    const SALT: u64 = 0x5eed_f00d_7e55_e7a0;
+
     fn put(k: &str, v: &str) -> MetaOp {
         MetaOp::Put {
             table: Table::Objects,
@@ -271,7 +284,7 @@ mod tests {
     fn records_read_back_in_order_and_stop_at_a_torn_or_stale_one() -> Result<(), DriveError> {
         let dir = tempfile::tempdir().map_err(|e| DriveError::io("tmp", e))?;
         let path = dir.path().join("meta.wal");
-        let (mut w, got) = Wal::open(&path, 4096, 0)?;
+        let (mut w, got) = Wal::open(&path, 4096, 0, SALT)?;
         assert!(got.is_empty());
         w.restart(1);
         let del = MetaOp::Delete {
@@ -283,25 +296,25 @@ mod tests {
         w.append(&encode(&[a]))?;
         w.append(&encode(&[b, a]))?;
         drop(w);
-        let (_, got) = Wal::open(&path, 4096, 0)?;
+        let (_, got) = Wal::open(&path, 4096, 0, SALT)?;
         assert_eq!(got.len(), 2);
         assert_eq!(got[0], (1, a.to_vec()));
         assert_eq!(got[1].1, [b, a].concat());
-        let (_, got) = Wal::open(&path, 4096, 1)?;
+        let (_, got) = Wal::open(&path, 4096, 1, SALT)?;
         assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), vec![2]);
-        let (_, got) = Wal::open(&path, 4096, 2)?;
+        let (_, got) = Wal::open(&path, 4096, 2, SALT)?;
         assert!(got.is_empty(), "all covered by the checkpoint");
 
         // A new lap after a checkpoint at 2: old records past the new one are not replayed.
-        let (mut w, _) = Wal::open(&path, 4096, 2)?;
+        let (mut w, _) = Wal::open(&path, 4096, 2, SALT)?;
         w.restart(3);
         w.append(&encode(&[b]))?;
         drop(w);
-        let (_, got) = Wal::open(&path, 4096, 2)?;
+        let (_, got) = Wal::open(&path, 4096, 2, SALT)?;
         assert_eq!(got, vec![(3, b.to_vec())]);
 
         // A torn record (a flipped byte in its payload) ends the log.
-        let (mut w, _) = Wal::open(&path, 4096, 3)?;
+        let (mut w, _) = Wal::open(&path, 4096, 3, SALT)?;
         w.restart(4);
         w.append(&encode(&[a]))?;
         w.append(&encode(&[b]))?;
@@ -313,11 +326,11 @@ mod tests {
         let second = (HEAD + encode(&[a]).len() + HEAD + 2) as u64;
         f.write_all_at(&[0xFF], second)
             .map_err(|e| DriveError::io("wal", e))?;
-        let (_, got) = Wal::open(&path, 4096, 3)?;
+        let (_, got) = Wal::open(&path, 4096, 3, SALT)?;
         assert_eq!(got, vec![(4, a.to_vec())]);
 
         // A retracted record is not replayed, and the next one takes its place and number.
-        let (mut w, _) = Wal::open(&path, 4096, 5)?;
+        let (mut w, _) = Wal::open(&path, 4096, 5, SALT)?;
         w.restart(6);
         w.append(&encode(&[a]))?;
         w.append(&encode(&[b]))?;
@@ -327,15 +340,54 @@ mod tests {
             "only the last record can be taken back"
         );
         drop(w);
-        let (mut w, got) = Wal::open(&path, 4096, 5)?;
+        let (mut w, got) = Wal::open(&path, 4096, 5, SALT)?;
         assert_eq!(got, vec![(6, a.to_vec())]);
         w.restart(7);
         w.append(&encode(&[b]))?;
         w.retract_last()?;
         w.append(&encode(&[a, b]))?;
         drop(w);
-        let (_, got) = Wal::open(&path, 4096, 6)?;
+        let (_, got) = Wal::open(&path, 4096, 6, SALT)?;
         assert_eq!(got, vec![(7, [a, b].concat())]);
+        Ok(())
+    }
+
+    /// A whole record as `append` frames it, under any salt.
+    fn forge(salt: u64, seq: u64, payload: &[u8]) -> Vec<u8> {
+        let mut rec = Vec::new();
+        rec.extend_from_slice(&MAGIC.to_le_bytes());
+        rec.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        rec.extend_from_slice(&seq.to_le_bytes());
+        rec.extend_from_slice(&checksum(salt, seq, payload).to_le_bytes());
+        rec.extend_from_slice(payload);
+        rec
+    }
+
+    /// Bytes that look like the next record (as a client's data left in the file by an older
+    /// pass could) are replayed only when they carry the log's own salt.
+    #[test]
+    fn a_record_without_the_logs_salt_is_never_replayed() -> Result<(), DriveError> {
+        let dir = tempfile::tempdir().map_err(|e| DriveError::io("tmp", e))?;
+        let path = dir.path().join("meta.wal");
+        let a = encode(&[&[put("a", "1")]]);
+        let evil = encode(&[&[put("admin", "owned")]]);
+        for (salt, replayed) in [(SALT ^ 1, false), (0, false), (SALT, true)] {
+            let (mut w, _) = Wal::open(&path, 4096, 0, SALT)?;
+            w.restart(1);
+            w.append(&a)?;
+            let next = (HEAD + a.len()) as u64;
+            drop(w);
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| DriveError::io("wal", e))?;
+            f.write_all_at(&forge(salt, 2, &evil), next)
+                .map_err(|e| DriveError::io("wal", e))?;
+            let (_, got) = Wal::open(&path, 4096, 0, SALT)?;
+            let seqs: Vec<u64> = got.iter().map(|r| r.0).collect();
+            let want: &[u64] = if replayed { &[1, 2] } else { &[1] };
+            assert_eq!(seqs, want, "salt {salt:#x}");
+        }
         Ok(())
     }
 }
