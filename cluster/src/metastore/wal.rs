@@ -137,14 +137,7 @@ impl Wal {
     /// Writes `payload` as the next record and syncs it: when this returns `Ok`, a replay
     /// finds it. The caller checked [`fits`](Wal::fits).
     pub(super) fn append(&mut self, payload: &[u8]) -> Result<(), DriveError> {
-        let seq = self.next_seq;
-        let mut rec = Vec::with_capacity(HEAD + payload.len());
-        rec.extend_from_slice(&MAGIC.to_le_bytes());
-        rec.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        rec.extend_from_slice(&seq.to_le_bytes());
-        let crc = checksum(self.salt, seq, payload);
-        rec.extend_from_slice(&crc.to_le_bytes());
-        rec.extend_from_slice(payload);
+        let rec = frame(self.salt, self.next_seq, payload);
         let e = |e| DriveError::io("metadata log", e);
         self.file.write_all_at(&rec, self.offset).map_err(e)?;
         self.file.sync_data().map_err(e)?;
@@ -214,6 +207,17 @@ pub(super) fn encode(groups: &[&[MetaOp]]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Record `seq` of `payload`, framed (head, then payload) for a log salted with `salt`.
+fn frame(salt: u64, seq: u64, payload: &[u8]) -> Vec<u8> {
+    let mut rec = Vec::with_capacity(HEAD + payload.len());
+    rec.extend_from_slice(&MAGIC.to_le_bytes());
+    rec.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    rec.extend_from_slice(&seq.to_le_bytes());
+    rec.extend_from_slice(&checksum(salt, seq, payload).to_le_bytes());
+    rec.extend_from_slice(payload);
+    rec
 }
 
 /// The crc32c of a record: over the salt, the sequence number and the payload.
@@ -352,17 +356,6 @@ mod tests {
         Ok(())
     }
 
-    /// A whole record as `append` frames it, under any salt.
-    fn forge(salt: u64, seq: u64, payload: &[u8]) -> Vec<u8> {
-        let mut rec = Vec::new();
-        rec.extend_from_slice(&MAGIC.to_le_bytes());
-        rec.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        rec.extend_from_slice(&seq.to_le_bytes());
-        rec.extend_from_slice(&checksum(salt, seq, payload).to_le_bytes());
-        rec.extend_from_slice(payload);
-        rec
-    }
-
     /// Bytes that look like the next record (as a client's data left in the file by an older
     /// pass could) are replayed only when they carry the log's own salt.
     #[test]
@@ -381,7 +374,7 @@ mod tests {
                 .write(true)
                 .open(&path)
                 .map_err(|e| DriveError::io("wal", e))?;
-            f.write_all_at(&forge(salt, 2, &evil), next)
+            f.write_all_at(&frame(salt, 2, &evil), next)
                 .map_err(|e| DriveError::io("wal", e))?;
             let (_, got) = Wal::open(&path, 4096, 0, SALT)?;
             let seqs: Vec<u64> = got.iter().map(|r| r.0).collect();
