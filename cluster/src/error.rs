@@ -79,6 +79,17 @@ impl StoreError {
     pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
         StoreError::Internal(e.to_string())
     }
+
+    /// A write that only `ok` drives confirmed, fewer than `need`: outcome-unknown when the
+    /// `unknown` drives that took the call and never answered could complete the quorum
+    /// (it may stand once they answer), else a refusal.
+    pub(crate) fn below_write_quorum(ok: usize, unknown: usize, need: usize) -> Self {
+        if ok + unknown >= need {
+            StoreError::WriteOutcomeUnknown { ok, unknown, need }
+        } else {
+            StoreError::WriteQuorum { ok, need }
+        }
+    }
 }
 
 /// What one drive reports. The object layer turns these into quorum decisions; they never

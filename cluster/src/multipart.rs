@@ -264,19 +264,12 @@ pub(crate) async fn upload_part(
             }
         }))
         .await;
-        if n + unknown >= set.write_quorum() {
-            // Not a refusal: the part may stand once those drives answer. The client
-            // retries the part (or lists the parts) before completing.
-            return Err(StoreError::WriteOutcomeUnknown {
-                ok: n,
-                unknown,
-                need: set.write_quorum(),
-            });
-        }
-        return Err(StoreError::WriteQuorum {
-            ok: n,
-            need: set.write_quorum(),
-        });
+        // Outcome-unknown: the client retries the part (or lists the parts) before completing.
+        return Err(StoreError::below_write_quorum(
+            n,
+            unknown,
+            set.write_quorum(),
+        ));
     }
     join_all(set.drives.iter().enumerate().map(|(slot, d)| {
         let old = old_file(slot).filter(|f| *f != file && committed[slot]);
@@ -495,17 +488,11 @@ pub(crate) async fn abort_multipart(
         .filter(|o| matches!(o, Err(DriveError::NoAnswer(_))))
         .count();
     if n < set.write_quorum() {
-        if n + unknown >= set.write_quorum() {
-            return Err(StoreError::WriteOutcomeUnknown {
-                ok: n,
-                unknown,
-                need: set.write_quorum(),
-            });
-        }
-        return Err(StoreError::WriteQuorum {
-            ok: n,
-            need: set.write_quorum(),
-        });
+        return Err(StoreError::below_write_quorum(
+            n,
+            unknown,
+            set.write_quorum(),
+        ));
     }
     Ok(())
 }

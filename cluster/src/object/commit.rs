@@ -161,25 +161,16 @@ pub(crate) async fn commit_version_locked(
     }
     if n_ok < set.write_quorum() {
         undo(set, bucket, &okey, record, &previous, &committed, extra).await;
-        if n_ok + unknown >= set.write_quorum() {
-            // Drives that never answered may hold the new version: not a refusal. Healing
-            // settles the key either way once they answer.
-            store.heal_queue.push(bucket, key);
-            return Err(StoreError::WriteOutcomeUnknown {
-                ok: n_ok,
-                unknown,
-                need: set.write_quorum(),
-            });
-        }
         if n_ok + unknown > 0 {
-            // Refused, but the undo may not have reached every drive that took it: healing
-            // settles the key again and removes what is left.
+            // Drives that never answered may hold the new version, and the undo may not have
+            // reached every drive that took it: healing settles the key once they answer.
             store.heal_queue.push(bucket, key);
         }
-        return Err(StoreError::WriteQuorum {
-            ok: n_ok,
-            need: set.write_quorum(),
-        });
+        return Err(StoreError::below_write_quorum(
+            n_ok,
+            unknown,
+            set.write_quorum(),
+        ));
     }
     // Remove what the replaced version left behind, on the drives that moved on.
     let cleanups = set.drives.iter().enumerate().map(|(slot, drive)| {

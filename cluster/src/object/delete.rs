@@ -58,25 +58,16 @@ pub(crate) async fn delete_object(
             }
         }))
         .await;
-        if ok + unknown >= set.write_quorum() {
-            // Drives that never answered may have removed it: not a refusal. Healing
-            // settles the key once they answer.
-            store.heal_queue.push(bucket, key);
-            return Err(StoreError::WriteOutcomeUnknown {
-                ok,
-                unknown,
-                need: set.write_quorum(),
-            });
-        }
         if ok + unknown > 0 {
-            // Refused, but the undo may not have reached every drive that took it: healing
-            // settles the key again and removes what is left.
+            // Drives that never answered may have removed it, and the undo may not have
+            // reached every drive that took it: healing settles the key once they answer.
             store.heal_queue.push(bucket, key);
         }
-        return Err(StoreError::WriteQuorum {
+        return Err(StoreError::below_write_quorum(
             ok,
-            need: set.write_quorum(),
-        });
+            unknown,
+            set.write_quorum(),
+        ));
     }
     join_all(set.drives.iter().enumerate().map(|(slot, d)| {
         let old = match (&previous[slot], results[slot]) {
